@@ -1,0 +1,165 @@
+"""The ``protkit`` command.
+
+    protkit datasets inspect DATA [data options] [--json]
+    protkit demo --out RUN_DIR [--fast] [--overwrite]
+
+DATA is a folder with one subfolder per class, a folder of images plus ``--labels FILE.csv``,
+or (for unlabelled work) a flat folder of images. See ``protkit datasets inspect --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+DATA_HELP = """\
+DATA is one of:
+  1. a folder with one subfolder per class (class = folder name); with --channels A,B,C files
+     named <stem>_<channel>.<ext> are grouped by <stem> into one multi-channel item;
+  2. a folder of images plus --labels FILE.csv with --id-column, --label-column (multi-label:
+     space-separated labels) and --pattern, e.g. "{id:05d}.png" or "{id}_{channel}.png" with
+     --channels red,green,blue,yellow (Human Protein Atlas);
+  3. a flat folder of images without labels.
+"""
+
+
+def add_data_options(parser):
+    """The data options shared by every subcommand that reads DATA."""
+    group = parser.add_argument_group("data options")
+    group.add_argument("data", metavar="DATA", help="image folder (see below)")
+    group.add_argument("--labels", metavar="CSV", help="label table: one row per item")
+    group.add_argument("--id-column", default="Id", help="CSV column with item ids (default: Id)")
+    group.add_argument("--label-column", default="Target",
+                       help="CSV column with labels; several labels space-separated (default: Target)")
+    group.add_argument("--pattern", default=None,
+                       help='file name from an id, e.g. "{id:05d}.png" or "{id}_{channel}.png" (default: "{id}.png")')
+    group.add_argument("--channels", type=_comma_list, metavar="A,B,C",
+                       help="channel names, in order, for per-channel files <stem>_<channel>.<ext>")
+    group.add_argument("--class-names", metavar="FILE|A,B,C",
+                       help='class names in index order: a text file (one per line), a comma list, or "hpa" '
+                            '(the 28 Human Protein Atlas classes)')
+    group.add_argument("--group-by", metavar="SPEC",
+                       help='groups for leakage-free splits: "column:NAME" (CSV column) or "regex:PATTERN" '
+                            '(first capture group of the file name, e.g. "regex:^(CP\\d+)_")')
+    group.add_argument("--skip-bad", action="store_true",
+                       help="leave out items with missing or unreadable files (counted and reported) instead of stopping")
+
+
+def _comma_list(text):
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+    return values
+
+
+def _class_names(spec):
+    if spec is None:
+        return None
+    if spec.lower() == "hpa":
+        from protkit.data import HPA_CLASSES
+
+        return list(HPA_CLASSES)
+    if os.path.isfile(spec):
+        with open(spec) as handle:
+            return [line.strip() for line in handle if line.strip()]
+    return _comma_list(spec)
+
+
+def dataset_from_args(args, allow_empty=False):
+    """Build the `Dataset` the data options describe."""
+    from protkit.data import Dataset
+
+    class_names = _class_names(args.class_names)
+    group_column, group_regex = _parse_group_by(args.group_by, args.labels)
+    if args.labels:
+        pattern = args.pattern or ("{id}_{channel}.png" if args.channels else "{id}.png")
+        dataset = Dataset.from_csv(
+            args.labels, image_dir=args.data, id_column=args.id_column, label_column=args.label_column,
+            pattern=pattern, channels=args.channels, class_names=class_names, group_column=group_column,
+            skip_bad=args.skip_bad, allow_empty=allow_empty)
+    else:
+        if args.pattern:
+            raise SystemExit("protkit: --pattern needs --labels (a folder of class subfolders needs no pattern)")
+        dataset = Dataset.from_folder(args.data, channels=args.channels, class_names=class_names,
+                                      skip_bad=args.skip_bad, allow_empty=allow_empty)
+    if group_regex is not None and len(dataset):
+        dataset = dataset.with_groups(regex=group_regex)
+    return dataset
+
+
+def _parse_group_by(spec, labels):
+    if spec is None:
+        return None, None
+    kind, sep, value = spec.partition(":")
+    if sep and kind == "column":
+        if not labels:
+            raise SystemExit("protkit: --group-by column:NAME needs --labels (the column is read from the CSV)")
+        return value, None
+    if sep and kind == "regex":
+        return None, value
+    raise SystemExit(f'protkit: --group-by expects "column:NAME" or "regex:PATTERN", got {spec!r}')
+
+
+def _cmd_inspect(args):
+    from protkit.data.inspect import format_summary, inspect_dataset
+
+    dataset = dataset_from_args(args, allow_empty=True)
+    summary = inspect_dataset(dataset, sample_items=args.sample)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def _cmd_demo(args):
+    from protkit.demo import run_demo
+
+    run_demo(args.out, fast=args.fast, overwrite=args.overwrite, seed=args.seed)
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="protkit", description="Fluorescence-microscopy toolkit (Keras 3).")
+    parser.add_argument("--version", action="version", version=f"protkit {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    datasets = commands.add_parser("datasets", help="look at a data folder before training")
+    datasets_commands = datasets.add_subparsers(dest="datasets_command", required=True)
+    inspect = datasets_commands.add_parser(
+        "inspect", help="items, classes, per-class counts, channels, dtypes, sizes, problems",
+        epilog=DATA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_options(inspect)
+    inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+    inspect.add_argument("--sample", type=int, default=64, help="items decoded for value ranges (default: 64)")
+    inspect.set_defaults(func=_cmd_inspect)
+
+    demo = commands.add_parser("demo", help="the main job on the embedded synthetic cells (no download)")
+    demo.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for data, model, metrics and figures")
+    demo.add_argument("--fast", action="store_true", help="a smaller, quicker run (also: PROTKIT_FAST=1)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _version():
+    from protkit import __version__
+
+    return __version__
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from protkit.data.datasets import DataError
+    from protkit.data.readers import ImageReadError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, ImageReadError, FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"protkit: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

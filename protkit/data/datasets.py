@@ -1,0 +1,674 @@
+"""`Dataset`: one description of a set of microscopy images that feeds every protkit workflow.
+
+A `Dataset` holds *items* (file paths, one per channel file, or rows of an in-memory array),
+their labels (class indices for single-label data, multi-hot rows for multi-label data, or none),
+optional groups (specimen, position, track...) for leakage-free splits, and the class and channel
+names. It never holds decoded pixels of files: decoding happens in the tf.data pipeline.
+
+Sources:
+
+- `Dataset.from_folder`: one subfolder per class (or a flat folder of unlabelled images);
+  ``channels=[...]`` groups ``<stem>_<channel>.<ext>`` files into multi-channel items.
+- `Dataset.from_csv`: a label table (id + label columns) plus a file-name pattern such as
+  ``"{id:05d}.png"`` or ``"{id}_{channel}.png"``; space-separated labels become multi-hot rows.
+- `Dataset.from_arrays`: images already in memory.
+
+Problems (a missing channel file, a CSV id without a file, an unknown label...) raise
+`DataError` listing them, unless ``skip_bad=True``: then the affected items are left out and
+listed in ``dataset.skipped`` (never silently).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import string
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from protkit.data import readers
+from protkit.data.splits import groups_from_regex
+
+# Human Protein Atlas (Kaggle 2018) class names, index order of its `Target` column.
+HPA_CLASSES = (
+    "Nucleoplasm", "Nuclear membrane", "Nucleoli", "Nucleoli fibrillar center", "Nuclear speckles",
+    "Nuclear bodies", "Endoplasmic reticulum", "Golgi apparatus", "Peroxisomes", "Endosomes",
+    "Lysosomes", "Intermediate filaments", "Actin filaments", "Focal adhesion sites", "Microtubules",
+    "Microtubule ends", "Cytokinetic bridge", "Mitotic spindle", "Microtubule organizing center",
+    "Centrosome", "Lipid droplets", "Plasma membrane", "Cell junctions", "Mitochondria", "Aggresome",
+    "Cytosol", "Cytoplasmic bodies", "Rods & rings",
+)
+SINGLE_LABEL = "single_label"
+MULTI_LABEL = "multi_label"
+_SHOWN_PROBLEMS = 10
+
+
+class DataError(ValueError):
+    """The data on disk does not match what was asked for; the message lists the problems."""
+
+    def __init__(self, message, problems=()):
+        self.problems = list(problems)
+        if self.problems:
+            shown = "\n".join(f"  - {where}: {why}" for where, why in self.problems[:_SHOWN_PROBLEMS])
+            more = len(self.problems) - _SHOWN_PROBLEMS
+            message = f"{message}\n{shown}" + (f"\n  ... and {more} more" if more > 0 else "")
+        super().__init__(message)
+
+
+def _raise_or_skip(problems, skip_bad, what):
+    if problems and not skip_bad:
+        raise DataError(
+            f"{len(problems)} problem(s) while reading {what}; fix them or pass skip_bad=True "
+            f"(--skip-bad) to leave those items out (they are counted and reported)",
+            problems,
+        )
+
+
+@dataclass(eq=False)
+class Dataset:
+    """Items, labels, groups, class names and channel names of one image set.
+
+    Attributes:
+        items: list of tuples of file paths, one tuple per item. A tuple has one path per
+            channel file, or a single path whose file holds all channels. Empty for datasets
+            built from arrays.
+        labels: None (unlabelled), int64 array (N,) of class indices (single-label), or int8
+            array (N, K) of multi-hot rows (multi-label).
+        class_names: list of K class names.
+        channel_names: names of the channels, in order; None until known (read from files).
+        ids: one identifier per item (file stem, CSV id, or array index).
+        groups: None or array (N,) of group keys (specimen, position...) for grouped splits.
+        arrays: in-memory images (N, H, W, C) for datasets built by `from_arrays`, else None.
+        skipped: list of (where, why) for items left out on request (``skip_bad=True``).
+        ignored: counts of files that were seen but not used, by reason.
+        source: how the dataset was made (recorded into run configs).
+    """
+
+    items: list
+    labels: np.ndarray | None
+    class_names: list
+    channel_names: list | None
+    ids: list
+    groups: np.ndarray | None = None
+    arrays: np.ndarray | None = None
+    skipped: list = field(default_factory=list)
+    ignored: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        n = len(self)
+        if len(self.ids) != n:
+            raise ValueError(f"Dataset needs one id per item: {len(self.ids)} ids, {n} items")
+        if self.labels is not None:
+            self.labels = np.asarray(self.labels)
+            if len(self.labels) != n:
+                raise ValueError(f"Dataset needs one label per item: {len(self.labels)} labels, {n} items")
+            if self.labels.ndim == 2 and self.labels.shape[1] != len(self.class_names):
+                raise ValueError(
+                    f"multi-hot labels have {self.labels.shape[1]} columns but there are "
+                    f"{len(self.class_names)} class names"
+                )
+        if self.groups is not None:
+            self.groups = np.asarray(self.groups)
+            if len(self.groups) != n:
+                raise ValueError(f"Dataset needs one group per item: {len(self.groups)} groups, {n} items")
+
+    # ------------------------------------------------------------------ basic facts
+    def __len__(self):
+        return len(self.arrays) if self.arrays is not None else len(self.items)
+
+    @property
+    def task(self):
+        """"single_label", "multi_label", or None for unlabelled data."""
+        if self.labels is None:
+            return None
+        return MULTI_LABEL if self.labels.ndim == 2 else SINGLE_LABEL
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    @property
+    def num_channels(self):
+        if self.channel_names is not None:
+            return len(self.channel_names)
+        return self.read(0).shape[-1] if len(self) else 0
+
+    def __repr__(self):
+        task = self.task or "unlabelled"
+        channels = ",".join(self.channel_names) if self.channel_names else "?"
+        return (
+            f"<Dataset {len(self)} items, {task}, {self.num_classes} classes, "
+            f"channels={channels}{', grouped' if self.groups is not None else ''}"
+            f"{f', {len(self.skipped)} skipped' if self.skipped else ''}>"
+        )
+
+    def targets(self, dtype="float32"):
+        """Labels as a (N, K) matrix: one-hot for single-label, multi-hot for multi-label."""
+        if self.labels is None:
+            raise ValueError("this dataset has no labels")
+        if self.task == MULTI_LABEL:
+            return self.labels.astype(dtype)
+        return np.eye(self.num_classes, dtype=dtype)[self.labels]
+
+    def class_counts(self):
+        """Items per class (multi-label: items carrying each label) as a pandas Series."""
+        if self.labels is None:
+            return pd.Series(dtype="int64", name="items")
+        if self.task == MULTI_LABEL:
+            counts = self.labels.sum(axis=0)
+        else:
+            counts = np.bincount(self.labels, minlength=self.num_classes)
+        return pd.Series(counts.astype("int64"), index=list(self.class_names), name="items")
+
+    def stratify_labels(self):
+        """Labels in the form the split functions take (class indices or multi-hot rows)."""
+        if self.labels is None:
+            raise ValueError("this dataset has no labels to stratify on")
+        return self.labels
+
+    # ------------------------------------------------------------------ pixels
+    def read(self, index):
+        """Decode item ``index`` as an (H, W, C) array in the files' own dtype."""
+        if self.arrays is not None:
+            return self.arrays[index]
+        return readers.read_channels(self.items[index])
+
+    def subset(self, indices):
+        """A new Dataset with the items at ``indices`` (labels, ids and groups follow)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return replace(
+            self,
+            items=[self.items[i] for i in indices] if self.arrays is None else [],
+            labels=None if self.labels is None else self.labels[indices],
+            ids=[self.ids[i] for i in indices],
+            groups=None if self.groups is None else self.groups[indices],
+            arrays=None if self.arrays is None else self.arrays[indices],
+            skipped=list(self.skipped),
+            ignored=dict(self.ignored),
+        )
+
+    def probe(self, max_workers=8):
+        """Header facts (size, channels, dtype) of every item, as a DataFrame; no pixel decode.
+
+        Problems are not raised here: a row whose ``error`` column is set could not be read.
+        """
+        if self.arrays is not None:
+            n, height, width, channels = self.arrays.shape
+            return pd.DataFrame({
+                "id": self.ids, "height": height, "width": width, "channels": channels,
+                "dtype": self.arrays.dtype.name, "error": None,
+            })
+
+        def probe_item(paths):
+            try:
+                infos = [readers.probe_image(path) for path in paths]
+            except (readers.ImageReadError, FileNotFoundError) as error:
+                return None, None, None, None, str(error)
+            sizes = {(info.height, info.width) for info in infos}
+            if len(sizes) > 1:
+                return None, None, None, None, f"channel files differ in size: {sorted(sizes)}"
+            dtype = np.result_type(*[info.dtype for info in infos]).name
+            return infos[0].height, infos[0].width, sum(i.channels for i in infos), dtype, None
+
+        with ThreadPoolExecutor(max_workers) as pool:
+            rows = list(pool.map(probe_item, self.items))
+        table = pd.DataFrame(rows, columns=["height", "width", "channels", "dtype", "error"])
+        table.insert(0, "id", self.ids)
+        return table
+
+    def verify(self, skip_bad=False, max_workers=4):
+        """Decode every item once. Returns self, or a copy without unreadable items.
+
+        Raises:
+            DataError: listing every unreadable item, unless ``skip_bad=True``; then the copy's
+            ``skipped`` lists them.
+        """
+        if self.arrays is not None:
+            bad = [i for i in range(len(self)) if not np.isfinite(self.arrays[i]).any()]
+            problems = [(self.ids[i], "no finite pixel value") for i in bad]
+        else:
+            def check(index):
+                try:
+                    image = self.read(index)
+                except (readers.ImageReadError, FileNotFoundError) as error:
+                    return index, str(error)
+                if self.channel_names is not None and image.shape[-1] != len(self.channel_names):
+                    return index, (f"expected {len(self.channel_names)} channels "
+                                   f"({', '.join(self.channel_names)}), the files hold {image.shape[-1]}")
+                return index, None
+
+            with ThreadPoolExecutor(max_workers) as pool:
+                results = list(pool.map(check, range(len(self))))
+            bad = [index for index, error in results if error]
+            problems = [(self.items[index][0], error) for index, error in results if error]
+        _raise_or_skip(problems, skip_bad, "the images")
+        if not bad:
+            return self
+        keep = np.setdiff1d(np.arange(len(self)), bad)
+        clean = self.subset(keep)
+        clean.skipped = list(self.skipped) + problems
+        return clean
+
+    # ------------------------------------------------------------------ groups
+    def with_groups(self, groups=None, *, regex=None):
+        """A copy with groups set from an array or from a regex on the items' file names.
+
+        The group is the first capturing group of ``re.search(regex, file_name)`` (the whole
+        match when the pattern has none); a file name that does not match raises `DataError`.
+        """
+        if (groups is None) == (regex is None):
+            raise ValueError("give exactly one of `groups` or `regex`")
+        if regex is not None:
+            names = [os.path.basename(paths[0]) for paths in self.items] if self.arrays is None else list(map(str, self.ids))
+            groups = groups_from_regex(names, regex)
+        return replace(self, groups=np.asarray(groups))
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def concatenate(cls, datasets, names=None):
+        """One dataset from several with the same classes and channels (e.g. train + validation).
+
+        Args:
+            datasets: the datasets, all file-based or all in memory, same task and class names.
+            names: optional name per dataset; when given, each item's origin becomes its group
+                (so a split by origin is one argument away) unless the items already have groups.
+        """
+        datasets = list(datasets)
+        if not datasets:
+            raise ValueError("concatenate needs at least one dataset")
+        first = datasets[0]
+        for other in datasets[1:]:
+            if other.task != first.task or list(other.class_names) != list(first.class_names):
+                raise ValueError(f"cannot concatenate: classes differ ({_short(first.class_names)} vs "
+                                 f"{_short(other.class_names)}) or tasks differ ({first.task} vs {other.task})")
+            if other.channel_names != first.channel_names:
+                raise ValueError(f"cannot concatenate: channels differ ({first.channel_names} vs {other.channel_names})")
+            if (other.arrays is None) != (first.arrays is None):
+                raise ValueError("cannot concatenate file-based and in-memory datasets")
+        groups = None
+        if all(d.groups is not None for d in datasets):
+            groups = np.concatenate([d.groups for d in datasets])
+        elif names is not None:
+            if len(names) != len(datasets):
+                raise ValueError(f"one name per dataset. Received: names={names}")
+            groups = np.concatenate([np.full(len(d), name, dtype=object) for d, name in zip(datasets, names)])
+        return cls(
+            items=[item for d in datasets for item in d.items],
+            labels=None if first.labels is None else np.concatenate([d.labels for d in datasets]),
+            class_names=list(first.class_names),
+            channel_names=first.channel_names,
+            ids=[i for d in datasets for i in d.ids],
+            groups=groups,
+            arrays=None if first.arrays is None else np.concatenate([d.arrays for d in datasets]),
+            skipped=[s for d in datasets for s in d.skipped],
+            ignored=dict(sum((collections.Counter(d.ignored) for d in datasets), collections.Counter())),
+            source={"kind": "concatenate", "parts": [d.source for d in datasets]},
+        )
+
+    @classmethod
+    def from_arrays(cls, images, labels=None, class_names=None, channel_names=None, ids=None, groups=None):
+        """A dataset of in-memory images.
+
+        Args:
+            images: array (N, H, W, C) (or (N, H, W): one channel is added).
+            labels: None, class indices (N,), or multi-hot rows (N, K).
+            class_names: K names; defaults to "0" ... "K-1".
+            channel_names: C names; defaults to "ch0" ... .
+            ids: N identifiers; defaults to "0" ... "N-1".
+            groups: optional N group keys.
+        """
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[..., None]
+        if images.ndim != 4:
+            raise ValueError(f"images must have shape (N, H, W, C). Received: images.shape={images.shape}")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.ndim == 1:
+                labels = labels.astype(np.int64)
+                num_classes = int(labels.max()) + 1 if len(labels) else 0
+                if class_names is not None:
+                    num_classes = len(class_names)
+                if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+                    raise ValueError(f"class indices must lie in [0, {num_classes}). Received: labels range "
+                                     f"[{labels.min()}, {labels.max()}]")
+            elif labels.ndim == 2:
+                if not np.isin(labels, (0, 1)).all():
+                    raise ValueError("multi-hot labels must hold only 0 and 1")
+                labels = labels.astype(np.int8)
+                num_classes = labels.shape[1]
+            else:
+                raise ValueError(f"labels must be (N,) or (N, K). Received: labels.shape={labels.shape}")
+            class_names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+        else:
+            class_names = list(class_names or [])
+        channels = images.shape[-1]
+        if channel_names is not None and len(channel_names) != channels:
+            raise ValueError(f"{len(channel_names)} channel names for {channels} channels. "
+                             f"Received: channel_names={list(channel_names)}")
+        return cls(
+            items=[],
+            labels=labels,
+            class_names=class_names,
+            channel_names=list(channel_names) if channel_names is not None else [f"ch{i}" for i in range(channels)],
+            ids=list(map(str, ids)) if ids is not None else [str(i) for i in range(len(images))],
+            groups=groups,
+            arrays=images,
+            source={"kind": "arrays", "shape": list(images.shape), "dtype": images.dtype.name},
+        )
+
+    @classmethod
+    def from_folder(cls, root, channels=None, class_names=None, skip_bad=False, allow_empty=False):
+        """A dataset from a folder: one subfolder per class, or a flat folder of unlabelled images.
+
+        Args:
+            root: the folder. With subfolders holding images, each subfolder is a class (its
+                name is the class name) and the items are single-label. With images directly in
+                ``root`` and no class subfolders, the items are unlabelled.
+            channels: None (each image file is one item), or channel names: files named
+                ``<stem>_<channel>.<ext>`` are grouped by ``<stem>`` into one item with the
+                channels in this order (e.g. ``["Ch3", "Ch4", "Ch6"]`` for imaging flow
+                cytometry exports). Files of other channels are ignored and counted.
+            class_names: optional class order (must match the subfolder names); default sorted.
+            skip_bad: leave out (and list in ``skipped``) items with a missing channel file
+                instead of raising `DataError`.
+            allow_empty: return an empty dataset instead of raising (used by `inspect`).
+
+        Raises:
+            FileNotFoundError: if ``root`` does not exist.
+            DataError: empty folder, a channel that no file carries, missing channel files...
+        """
+        root = os.fspath(root)
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"{root}: folder not found")
+        entries = sorted(os.listdir(root))
+        subfolders = [e for e in entries if os.path.isdir(os.path.join(root, e)) and not e.startswith(".")]
+        loose_images = [e for e in entries if readers.is_image_file(e) and os.path.isfile(os.path.join(root, e))]
+        ignored = collections.Counter()
+        class_folders = [d for d in subfolders if any(readers.is_image_file(f) for f in os.listdir(os.path.join(root, d)))]
+        if class_folders and loose_images:
+            raise DataError(
+                f"{root}: holds both images ({len(loose_images)}) and class subfolders "
+                f"({', '.join(class_folders[:5])}); expected one or the other"
+            )
+        labelled = bool(class_folders)
+        if class_names is not None:
+            if not labelled:
+                raise DataError(f"{root}: class_names given but the folder has no class subfolders")
+            unknown = sorted(set(class_folders) - set(class_names))
+            if unknown:
+                raise DataError(f"{root}: subfolders {unknown} are not among class_names {list(class_names)}")
+            class_names = list(class_names)
+        else:
+            class_names = class_folders
+        folders = [(name, os.path.join(root, name)) for name in class_names] if labelled else [(None, root)]
+
+        items, labels, ids, problems = [], [], [], []
+        found_channels = collections.Counter()
+        for class_index, (class_name, folder) in enumerate(folders):
+            files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+            images = [f for f in files if readers.is_image_file(f)]
+            others = [f for f in files if not readers.is_image_file(f) and os.path.isfile(os.path.join(folder, f))]
+            if others:
+                ignored["not an image file (by extension)"] += len(others)
+            if channels is None:
+                for name in images:
+                    items.append((os.path.join(folder, name),))
+                    ids.append(os.path.splitext(name)[0] if not labelled else f"{class_name}/{os.path.splitext(name)[0]}")
+                    labels.append(class_index)
+                continue
+            grouped, unmatched, seen = _group_channel_files(images, channels)
+            found_channels.update(seen)
+            if unmatched:
+                ignored["file name has no requested channel suffix"] += len(unmatched)
+            for stem, by_channel in grouped.items():
+                missing = [c for c in channels if c not in by_channel]
+                if missing:
+                    expected = ", ".join(f"{stem}_{c}.<ext>" for c in missing)
+                    problems.append((os.path.join(folder, stem), f"missing channel file(s) {expected}"))
+                    continue
+                items.append(tuple(os.path.join(folder, by_channel[c]) for c in channels))
+                ids.append(stem if not labelled else f"{class_name}/{stem}")
+                labels.append(class_index)
+
+        if channels is not None:
+            absent = [c for c in channels if not found_channels[c]]
+            if absent and (items or problems or found_channels):
+                raise DataError(
+                    f"{root}: channel(s) {absent} not present in any file name; channels found: "
+                    f"{sorted(found_channels) or 'none'} (files must be named <stem>_<channel>.<ext>)"
+                )
+        _raise_or_skip(problems, skip_bad, root)
+        if not items and not allow_empty:
+            raise DataError(f"{root}: no images found (looked for {', '.join(readers.IMAGE_EXTENSIONS)}"
+                            f"{' in class subfolders' if labelled else ''})")
+        return cls(
+            items=items,
+            labels=np.asarray(labels, dtype=np.int64) if labelled else None,
+            class_names=list(class_names) if labelled else [],
+            channel_names=list(channels) if channels is not None else None,
+            ids=ids,
+            skipped=problems,
+            ignored=dict(ignored),
+            source={"kind": "folder", "root": os.path.abspath(root), "channels": channels},
+        )
+
+    @classmethod
+    def from_csv(
+        cls,
+        csv_path,
+        image_dir=None,
+        id_column="Id",
+        label_column="Target",
+        pattern="{id}.png",
+        channels=None,
+        class_names=None,
+        multi_label=None,
+        label_separator=None,
+        group_column=None,
+        skip_bad=False,
+        allow_empty=False,
+    ):
+        """A dataset from a label table plus a file-name pattern.
+
+        Args:
+            csv_path: CSV file with one row per item.
+            image_dir: folder of the images; default: the CSV's folder.
+            id_column: column with the item id.
+            label_column: column with the label(s); None for an unlabelled list of ids.
+            pattern: file name relative to ``image_dir`` built with ``str.format``:
+                ``"{id:05d}.png"`` (zero-padded numeric ids), ``"{id}_{channel}.png"`` (one file
+                per channel, with ``channels``).
+            channels: channel names substituted for ``{channel}`` (e.g. HPA
+                ``["red", "green", "blue", "yellow"]``).
+            class_names: class names in index order. Labels in the CSV may be names or integer
+                indices into this list. Default: integer labels 0..max become "0".."max"; named
+                labels are sorted.
+            multi_label: True: labels are split on ``label_separator`` into multi-hot rows.
+                None: auto (multi-label when any cell holds more than one label).
+            label_separator: default: whitespace (HPA's ``"0 5 25"``).
+            group_column: optional column with group keys (specimen, well...).
+            skip_bad: leave out (and list) rows whose files are missing instead of raising.
+            allow_empty: return an empty dataset instead of raising (used by `inspect`).
+        """
+        csv_path = os.fspath(csv_path)
+        if not os.path.isfile(csv_path):
+            raise FileNotFoundError(f"{csv_path}: label file not found")
+        image_dir = os.fspath(image_dir) if image_dir is not None else os.path.dirname(os.path.abspath(csv_path))
+        if not os.path.isdir(image_dir):
+            raise FileNotFoundError(f"{image_dir}: image folder not found")
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        needed = [c for c in (id_column, label_column, group_column) if c is not None]
+        absent = [c for c in needed if c not in table.columns]
+        if absent:
+            raise DataError(f"{csv_path}: column(s) {absent} not found; columns are {list(table.columns)}")
+        fields = {name for _, name, _, _ in string.Formatter().parse(pattern) if name}
+        if "id" not in fields:
+            raise ValueError(f"pattern must contain {{id}}. Received: pattern={pattern!r}")
+        if ("channel" in fields) != (channels is not None):
+            raise ValueError(
+                f"use {{channel}} in the pattern exactly when channels are given. "
+                f"Received: pattern={pattern!r}, channels={channels}"
+            )
+
+        labels, class_names, label_problems = _parse_label_column(
+            table, label_column, class_names, multi_label, label_separator)
+        ids = table[id_column].str.strip().tolist()
+        existing = set(os.listdir(image_dir))
+        items, keep = [], []
+        problems = [(f"{csv_path} row {row + 2}", why) for row, why in label_problems]
+        bad_rows = {row for row, _ in label_problems}
+        channel_list = list(channels) if channels is not None else [None]
+        for row, item_id in enumerate(ids):
+            if row in bad_rows:
+                continue
+            names = [_format_pattern(pattern, item_id, channel, csv_path) for channel in channel_list]
+            missing = [name for name in names if name not in existing and not os.path.isfile(os.path.join(image_dir, name))]
+            if missing:
+                why = f"file for id {item_id!r} (CSV row {row + 2}) not found"
+                if len(names) > 1:
+                    absent = [c for c, name in zip(channel_list, names) if name in missing]
+                    why = (f"{len(missing)} of {len(names)} channel files for id {item_id!r} (CSV row {row + 2}) "
+                           f"not found: {', '.join(absent)}")
+                problems.append((os.path.join(image_dir, missing[0]), why))
+                continue
+            items.append(tuple(os.path.join(image_dir, name) for name in names))
+            keep.append(row)
+        problems.sort(key=lambda p: p[0])
+        _raise_or_skip(problems, skip_bad, csv_path)
+        if not items and not allow_empty:
+            raise DataError(f"{csv_path}: no item has its image file(s) in {image_dir}", problems)
+        keep = np.asarray(keep, dtype=np.int64)
+        return cls(
+            items=items,
+            labels=None if labels is None else labels[keep],
+            class_names=class_names,
+            channel_names=list(channels) if channels is not None else None,
+            ids=[ids[i] for i in keep],
+            groups=None if group_column is None else table[group_column].to_numpy()[keep],
+            skipped=problems,
+            source={"kind": "csv", "csv": os.path.abspath(csv_path), "image_dir": os.path.abspath(image_dir),
+                    "id_column": id_column, "label_column": label_column, "pattern": pattern,
+                    "channels": channels, "rows": len(table),
+                    "rows_per_class": None if labels is None else _counts(labels, class_names)},
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+def _group_channel_files(file_names, channels):
+    """Group ``<stem>_<channel>.<ext>`` names by stem.
+
+    Returns (grouped {stem: {channel: file}}, unmatched names, Counter of channel suffixes seen).
+    """
+    grouped = collections.defaultdict(dict)
+    unmatched = []
+    seen = collections.Counter()
+    # Longest channel names first, so "Ch10" is not taken for "Ch1" + "0".
+    ordered = sorted(channels, key=len, reverse=True)
+    for name in file_names:
+        stem = os.path.splitext(name)[0]
+        for channel in ordered:
+            suffix = f"_{channel}"
+            if stem.endswith(suffix) and len(stem) > len(suffix):
+                grouped[stem[: -len(suffix)]][channel] = name
+                seen[channel] += 1
+                break
+        else:
+            unmatched.append(name)
+            if "_" in stem:
+                seen[stem.rsplit("_", 1)[1]] += 0  # record the suffix as "seen but not requested"
+    return dict(grouped), unmatched, seen
+
+
+def channel_files_by_id(folder, channels):
+    """Map each stem in ``folder`` to its ``{channel: file path}`` for ``<stem>_<channel>`` files.
+
+    Useful to see which per-channel files exist before building a dataset (e.g. an HPA
+    download where some ids lack a channel).
+    """
+    folder = os.fspath(folder)
+    names = [f for f in sorted(os.listdir(folder)) if readers.is_image_file(f)]
+    grouped, _, _ = _group_channel_files(names, channels)
+    return {stem: {c: os.path.join(folder, f) for c, f in by.items()} for stem, by in grouped.items()}
+
+
+def _format_pattern(pattern, item_id, channel, csv_path):
+    values = {"id": item_id}
+    if channel is not None:
+        values["channel"] = channel
+    try:
+        return pattern.format(**values)
+    except (ValueError, TypeError):
+        pass
+    try:
+        values["id"] = int(item_id)
+    except ValueError:
+        raise DataError(f"{csv_path}: id {item_id!r} cannot fill the pattern {pattern!r} "
+                        f"(the pattern expects a number)") from None
+    return pattern.format(**values)
+
+
+def _parse_label_column(table, label_column, class_names, multi_label, separator):
+    """Parse labels into class indices or multi-hot rows.
+
+    Returns (labels or None, class_names, problems) with problems as (row index, why).
+    """
+    if label_column is None:
+        return None, list(class_names or []), []
+    cells = table[label_column].astype(str).str.strip().tolist()
+    tokens = [cell.split(separator) if cell else [] for cell in cells]
+    if multi_label is None:
+        multi_label = any(len(t) > 1 for t in tokens)
+    if not multi_label:
+        tokens = [[cell] if cell else [] for cell in cells]
+    all_tokens = sorted({tok for row in tokens for tok in row})
+    numeric = bool(all_tokens) and all(re.fullmatch(r"\d+", tok) for tok in all_tokens)
+    if class_names is None:
+        if numeric:
+            class_names = [str(i) for i in range(max(int(t) for t in all_tokens) + 1)]
+        else:
+            class_names = all_tokens
+    class_names = list(class_names)
+    index_of = {name: i for i, name in enumerate(class_names)}
+
+    def to_index(tok):
+        if tok in index_of:
+            return index_of[tok]
+        if numeric and int(tok) < len(class_names):
+            return int(tok)
+        return None
+
+    problems = []
+    if multi_label:
+        labels = np.zeros((len(cells), len(class_names)), dtype=np.int8)
+    else:
+        labels = np.zeros(len(cells), dtype=np.int64)
+    for row, row_tokens in enumerate(tokens):
+        if not row_tokens and not multi_label:
+            problems.append((row, "empty label"))
+            continue
+        for tok in row_tokens:
+            index = to_index(tok)
+            if index is None:
+                problems.append((row, f"unknown label {tok!r}; known: {_short(class_names)}"))
+                break
+            if multi_label:
+                labels[row, index] = 1
+            else:
+                labels[row] = index
+    return labels, class_names, problems
+
+
+def _counts(labels, class_names):
+    counts = labels.sum(axis=0) if labels.ndim == 2 else np.bincount(labels, minlength=len(class_names))
+    return {name: int(count) for name, count in zip(class_names, counts)}
+
+
+def _short(names, limit=12):
+    names = list(names)
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")

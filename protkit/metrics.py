@@ -1,0 +1,448 @@
+"""Evaluation metrics for multi-label and single-label protein-localization tasks.
+
+The Fast Spec CNN paper reports 98.79 % "accuracy" on a multi-label task with 28
+mostly rare labels. That figure is element-wise (Hamming) accuracy, and on such a
+label matrix predicting *nothing at all* already scores about 95 %. protkit
+therefore always reports macro-F1, exact-match (subset) accuracy and element-wise
+accuracy side by side, together with the all-negative baseline
+(`accuracy_trap_table`).
+
+Conventions used throughout:
+
+- A probability is called positive when it is strictly greater than its threshold
+  (`y_prob > threshold`), the same rule as `keras.metrics.F1Score` and
+  `keras.metrics.BinaryAccuracy`.
+- Zero division: precision, recall or F1 whose denominator is zero (for F1: a class
+  with no true and no predicted positives) is set to `zero_division` (0 by default,
+  as scikit-learn's `zero_division=0`). Multi-label macro averages run over all K
+  columns; single-label macro averages run over the classes present in `y_true` or
+  in the predictions (scikit-learn's default), and classes absent from both show NaN
+  in the `per_class` table.
+- Thresholds are tuned on validation data and then applied, frozen, to the test set.
+  Tuning them on the test set inflates every reported number.
+
+All functions are pure NumPy (scikit-learn only computes ROC-AUC) and accept lists.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_GRID = np.linspace(0.05, 0.95, 19)
+TRAP_COLUMNS = ["elementwise_accuracy", "exact_match_accuracy", "macro_f1", "micro_f1"]
+
+
+# --------------------------------------------------------------------------- checks
+def _as_finite_float(x, name):
+    try:
+        x = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be numeric. Received: {name}={x!r}") from None
+    bad = np.argwhere(~np.isfinite(x))
+    if bad.size:
+        where = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"`{name}` must contain only finite numbers (got NaN or inf; check the "
+            f"model output for divergence). Received: {name}{list(where)}={x[where]}"
+        )
+    return x
+
+
+def _as_label_matrix(y, name="y_true"):
+    y = np.asarray(y)
+    if y.ndim != 2 or y.shape[0] == 0 or y.shape[1] == 0:
+        raise ValueError(
+            f"`{name}` must be a non-empty 0/1 matrix of shape (N, K). "
+            f"Received: {name}.shape={y.shape}"
+        )
+    y = _as_finite_float(y, name)
+    bad = np.argwhere((y != 0) & (y != 1))
+    if bad.size:
+        where = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"`{name}` must contain only 0 and 1. Received: {name}{list(where)}={y[where]}"
+        )
+    return y.astype(np.int64)
+
+
+def _as_prob_matrix(y_prob, shape, name="y_prob"):
+    y_prob = np.asarray(y_prob)
+    if y_prob.shape != shape:
+        raise ValueError(
+            f"`{name}` must have the same shape as `y_true`, {shape}. "
+            f"Received: {name}.shape={y_prob.shape}"
+        )
+    y_prob = _as_finite_float(y_prob, name)
+    bad = np.argwhere((y_prob < 0) | (y_prob > 1))
+    if bad.size:
+        where = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"`{name}` must hold probabilities in [0, 1] (apply a sigmoid to logits first). "
+            f"Received: {name}{list(where)}={y_prob[where]}"
+        )
+    return y_prob
+
+
+def _as_thresholds(thresholds, num_classes):
+    t = _as_finite_float(thresholds, "thresholds")
+    if t.ndim == 0:
+        t = np.full(num_classes, float(t))
+    if t.shape != (num_classes,):
+        raise ValueError(
+            f"`thresholds` must be a scalar or have shape ({num_classes},). "
+            f"Received: thresholds.shape={t.shape}"
+        )
+    if np.any((t < 0) | (t > 1)):
+        raise ValueError(f"`thresholds` must lie in [0, 1]. Received: thresholds={t.tolist()}")
+    return t
+
+
+def _check_zero_division(zero_division):
+    if zero_division not in (0, 1):
+        raise ValueError(
+            f"`zero_division` must be 0 or 1. Received: zero_division={zero_division!r}"
+        )
+    return float(zero_division)
+
+
+def _class_names(class_names, num_classes):
+    if class_names is None:
+        return [f"class_{k}" for k in range(num_classes)]
+    names = [str(c) for c in class_names]
+    if len(names) != num_classes:
+        raise ValueError(
+            f"`class_names` must have one name per class ({num_classes}). "
+            f"Received: class_names={names}"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"`class_names` must be unique. Received: class_names={names}")
+    return names
+
+
+# --------------------------------------------------------------------------- shared maths
+def _ratio(num, den, zero_division):
+    """Element-wise num / den, with `zero_division` where den == 0."""
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    out = np.full(np.broadcast(num, den).shape, zero_division, dtype=float)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _prf(tp, fp, fn, zero_division):
+    """Precision, recall and F1 (as 2TP / (2TP + FP + FN)) from counts."""
+    return (
+        _ratio(tp, tp + fp, zero_division),
+        _ratio(tp, tp + fn, zero_division),
+        _ratio(2 * tp, 2 * tp + fp + fn, zero_division),
+    )
+
+
+def _counts(y_true, y_pred):
+    """Per-class TP, FP, FN for 0/1 matrices (N, K)."""
+    tp = np.sum(y_true & y_pred, axis=0)
+    fp = np.sum(~y_true & y_pred, axis=0)
+    fn = np.sum(y_true & ~y_pred, axis=0)
+    return tp, fp, fn
+
+
+# --------------------------------------------------------------------------- multi-label
+def _set_metrics(y_true, y_pred, zero_division):
+    """Threshold-free summary metrics for boolean (N, K) matrices."""
+    tp, fp, fn = _counts(y_true, y_pred)
+    precision, recall, f1 = _prf(tp, fp, fn, zero_division)
+    micro_p, micro_r, micro_f1 = _prf(tp.sum(), fp.sum(), fn.sum(), zero_division)
+    elementwise = float(np.mean(y_true == y_pred))
+    return {
+        "macro_f1": float(f1.mean()),
+        "micro_f1": float(micro_f1),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "micro_precision": float(micro_p),
+        "micro_recall": float(micro_r),
+        "exact_match_accuracy": float(np.mean(np.all(y_true == y_pred, axis=1))),
+        "elementwise_accuracy": elementwise,
+        "hamming_loss": 1.0 - elementwise,
+    }, (precision, recall, f1)
+
+
+def multilabel_metrics(
+    y_true, y_prob, thresholds=DEFAULT_THRESHOLD, class_names=None, zero_division=0
+):
+    """Metrics for a multi-label task, reported so that none can hide behind another.
+
+    Args:
+        y_true: 0/1 array-like (N, K).
+        y_prob: probabilities in [0, 1], array-like (N, K). NaN raises `ValueError`.
+        thresholds: scalar or (K,) array; `y_prob > threshold` is a positive.
+        class_names: K names for the `per_class` index (default `class_0`, ...).
+        zero_division: 0 or 1, the value of a precision, recall or F1 whose
+            denominator is zero. With 0 (default, as scikit-learn's
+            `zero_division=0`), a class with no true and no predicted positives
+            gets F1 = 0, and the macro averages still include it.
+
+    Returns:
+        dict with `macro_f1`, `micro_f1`, `macro_precision`, `macro_recall`,
+        `micro_precision`, `micro_recall`, `exact_match_accuracy` (subset
+        accuracy), `elementwise_accuracy` (Hamming accuracy), `hamming_loss`,
+        `macro_roc_auc` (mean over classes with both positives and negatives;
+        NaN if none), `all_negative_elementwise_accuracy` (the score of predicting
+        no label at all) and `per_class`, a DataFrame indexed by class name with
+        columns precision, recall, f1, roc_auc, support, threshold.
+    """
+    y_true = _as_label_matrix(y_true)
+    y_prob = _as_prob_matrix(y_prob, y_true.shape)
+    num_classes = y_true.shape[1]
+    t = _as_thresholds(thresholds, num_classes)
+    zero_division = _check_zero_division(zero_division)
+    names = _class_names(class_names, num_classes)
+
+    result, (precision, recall, f1) = _set_metrics(y_true.astype(bool), y_prob > t, zero_division)
+    auc = np.full(num_classes, np.nan)
+    for k in range(num_classes):
+        if 0 < y_true[:, k].sum() < len(y_true):
+            auc[k] = roc_auc_score(y_true[:, k], y_prob[:, k])
+    result["macro_roc_auc"] = float(np.nanmean(auc)) if np.isfinite(auc).any() else math.nan
+    result["all_negative_elementwise_accuracy"] = float(1.0 - y_true.mean())
+    result["per_class"] = pd.DataFrame(
+        {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "roc_auc": auc,
+            "support": y_true.sum(axis=0),
+            "threshold": t,
+        },
+        index=pd.Index(names, name="class"),
+    )
+    return result
+
+
+def tune_thresholds(y_true, y_prob, grid=None, metric="f1"):
+    """Per-class thresholds that maximize each class's F1 on validation data.
+
+    Tune on the validation split and apply the result, unchanged, to the test split;
+    thresholds tuned on the test split overstate every test metric.
+
+    Args:
+        y_true: 0/1 array-like (N, K) of validation labels.
+        y_prob: validation probabilities (N, K).
+        grid: candidate thresholds in [0, 1] (default `np.linspace(0.05, 0.95, 19)`).
+        metric: only `"f1"` is supported.
+
+    Returns:
+        np.ndarray (K,). A class without positives in `y_true` keeps 0.5. When several
+        grid values tie for the best F1, the one closest to 0.5 is kept (the lower
+        one if two are equally close).
+    """
+    if metric != "f1":
+        raise ValueError(f"`metric` must be 'f1'. Received: metric={metric!r}")
+    y_true = _as_label_matrix(y_true)
+    y_prob = _as_prob_matrix(y_prob, y_true.shape)
+    grid = DEFAULT_GRID if grid is None else _as_finite_float(grid, "grid")
+    if grid.ndim != 1 or grid.size == 0 or np.any((grid < 0) | (grid > 1)):
+        raise ValueError(
+            f"`grid` must be a non-empty 1-D array of values in [0, 1]. Received: grid={grid!r}"
+        )
+    # Visit candidates nearest 0.5 first so that argmax breaks ties towards 0.5.
+    # Rounding makes 0.3 and 0.7 equally close despite floating-point error.
+    grid = grid[np.lexsort((grid, np.round(np.abs(grid - DEFAULT_THRESHOLD), 9)))]
+    truth = y_true.astype(bool)
+    scores = np.empty((grid.size, y_true.shape[1]))
+    for i, g in enumerate(grid):
+        scores[i] = _prf(*_counts(truth, y_prob > g), zero_division=0.0)[2]
+    best = grid[np.argmax(scores, axis=0)]
+    return np.where(truth.any(axis=0), best, DEFAULT_THRESHOLD)
+
+
+def _most_frequent_label_set(labels, num_classes):
+    labels = _as_label_matrix(labels, "reference_labels")
+    if labels.shape[1] != num_classes:
+        raise ValueError(
+            f"`reference_labels` must have {num_classes} columns like `y_true`. "
+            f"Received: reference_labels.shape={labels.shape}"
+        )
+    labels = labels[labels.any(axis=1)]
+    if len(labels) == 0:
+        return np.zeros(num_classes, dtype=bool)
+    rows, counts = np.unique(labels, axis=0, return_counts=True)
+    return rows[np.argmax(counts)].astype(bool)
+
+
+def accuracy_trap_table(
+    y_true, y_prob, thresholds=DEFAULT_THRESHOLD, most_frequent_baseline=True, reference_labels=None
+):
+    """Model next to trivial baselines, to show how high element-wise accuracy can mean little.
+
+    Rows: "model"; "all-negative baseline" (predict no label for any image); and,
+    if `most_frequent_baseline`, "most-frequent-labels baseline" (predict for every
+    image the non-empty label combination that occurs most often in
+    `reference_labels`: the training labels ideally; by default `y_true` itself, an
+    optimistic choice).
+
+    Returns:
+        DataFrame with columns elementwise_accuracy, exact_match_accuracy, macro_f1,
+        micro_f1 (zero_division=0).
+    """
+    y_true = _as_label_matrix(y_true)
+    y_prob = _as_prob_matrix(y_prob, y_true.shape)
+    t = _as_thresholds(thresholds, y_true.shape[1])
+    truth = y_true.astype(bool)
+    predictions = {"model": y_prob > t, "all-negative baseline": np.zeros_like(truth)}
+    if most_frequent_baseline:
+        labels = y_true if reference_labels is None else reference_labels
+        row = _most_frequent_label_set(labels, y_true.shape[1])
+        predictions["most-frequent-labels baseline"] = np.broadcast_to(row, truth.shape)
+    rows = {name: _set_metrics(truth, pred, 0.0)[0] for name, pred in predictions.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")[TRAP_COLUMNS]
+
+
+# --------------------------------------------------------------------------- single-label
+def _as_class_vector(y, name, num_classes=None):
+    y = np.asarray(y)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(
+            f"`{name}` must be a non-empty 1-D array of class indices. "
+            f"Received: {name}.shape={y.shape}"
+        )
+    yf = _as_finite_float(y, name)
+    too_big = yf >= num_classes if num_classes is not None else False
+    bad = np.flatnonzero((yf != np.round(yf)) | (yf < 0) | too_big)
+    if bad.size:
+        upper = "" if num_classes is None else f" below num_classes={num_classes}"
+        raise ValueError(
+            f"`{name}` must hold non-negative integer class indices{upper}. "
+            f"Received: {name}[{bad[0]}]={y[bad[0]]}"
+        )
+    return yf.astype(np.int64)
+
+
+def confusion_matrix(y_true, y_pred, num_classes, normalize=None):
+    """Confusion matrix (K, K): rows are true classes, columns predicted classes.
+
+    Args:
+        normalize: None (counts), "true" (rows sum to 1), "pred" (columns sum to 1)
+            or "all" (the matrix sums to 1). Empty rows or columns stay 0.
+    """
+    is_int = isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool)
+    if not is_int or num_classes < 1:
+        raise ValueError(
+            f"`num_classes` must be a positive integer. Received: num_classes={num_classes!r}"
+        )
+    if normalize not in (None, "true", "pred", "all"):
+        raise ValueError(
+            f"`normalize` must be None, 'true', 'pred' or 'all'. Received: normalize={normalize!r}"
+        )
+    y_true = _as_class_vector(y_true, "y_true", num_classes)
+    y_pred = _as_class_vector(y_pred, "y_pred", num_classes)
+    if y_pred.shape != y_true.shape:
+        raise ValueError(
+            f"`y_pred` must have the shape of `y_true`, {y_true.shape}. "
+            f"Received: y_pred.shape={y_pred.shape}"
+        )
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    if normalize is None:
+        return cm
+    axis = {"true": 1, "pred": 0, "all": None}[normalize]
+    return _ratio(cm, cm.sum(axis=axis, keepdims=axis is not None), 0.0)
+
+
+def singlelabel_metrics(
+    y_true, y_prob_or_pred, class_names=None, num_classes=None, zero_division=0
+):
+    """Metrics for a single-label (one class per image) task.
+
+    Args:
+        y_true: int class indices (N,).
+        y_prob_or_pred: scores (N, K), of which only the argmax is used, or int
+            predicted classes (N,).
+        class_names: K names; also fixes K.
+        num_classes: K, when neither the scores nor `class_names` give it.
+            Otherwise K is inferred as the largest index seen plus one.
+        zero_division: 0 or 1, for a precision or recall whose denominator is zero.
+
+    Returns:
+        dict with `accuracy`, `balanced_accuracy` (mean recall over classes present
+        in `y_true`), `macro_f1`, `macro_precision`, `macro_recall` (averaged over
+        classes present in `y_true` or predicted, as scikit-learn does),
+        `confusion_matrix` (K, K, all K classes) and `per_class` (precision,
+        recall, f1, support; NaN for classes neither present nor predicted).
+    """
+    zero_division = _check_zero_division(zero_division)
+    scores = np.asarray(y_prob_or_pred)
+    sizes = {}
+    if scores.ndim == 2:
+        scores = _as_finite_float(scores, "y_prob_or_pred")
+        sizes["y_prob_or_pred.shape[1]"] = scores.shape[1]
+        y_pred = np.argmax(scores, axis=1)
+    elif scores.ndim == 1:
+        y_pred = _as_class_vector(scores, "y_prob_or_pred")
+    else:
+        raise ValueError(
+            "`y_prob_or_pred` must be scores (N, K) or class indices (N,). "
+            f"Received: y_prob_or_pred.shape={scores.shape}"
+        )
+    if class_names is not None:
+        sizes["len(class_names)"] = len(class_names)
+    if num_classes is not None:
+        sizes["num_classes"] = num_classes
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"The number of classes is inconsistent. Received: {sizes}")
+    y_true = _as_class_vector(y_true, "y_true")
+    k = next(iter(sizes.values())) if sizes else int(max(y_true.max(), y_pred.max())) + 1
+    cm = confusion_matrix(y_true, y_pred, num_classes=k)
+
+    tp = np.diag(cm)
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    precision, recall, f1 = _prf(tp, predicted - tp, support - tp, zero_division)
+    seen = (support > 0) | (predicted > 0)
+    precision, recall, f1 = (np.where(seen, v, np.nan) for v in (precision, recall, f1))
+    return {
+        "accuracy": float(tp.sum() / cm.sum()),
+        "balanced_accuracy": float(np.mean(tp[support > 0] / support[support > 0])),
+        "macro_f1": float(np.nanmean(f1)),
+        "macro_precision": float(np.nanmean(precision)),
+        "macro_recall": float(np.nanmean(recall)),
+        "confusion_matrix": cm,
+        "per_class": pd.DataFrame(
+            {"precision": precision, "recall": recall, "f1": f1, "support": support},
+            index=pd.Index(_class_names(class_names, cm.shape[0]), name="class"),
+        ),
+    }
+
+
+# --------------------------------------------------------------------------- reporting
+def to_jsonable(value):
+    """Convert metrics to plain JSON types: numpy scalars and arrays to floats, ints
+    and lists, DataFrames to {row: {column: value}}, NaN and inf to None."""
+    if isinstance(value, pd.DataFrame):
+        return to_jsonable(value.to_dict(orient="index"))
+    if isinstance(value, pd.Series):
+        return to_jsonable(value.to_dict())
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, bool, np.bool_)):
+        return value if not isinstance(value, np.bool_) else bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    raise TypeError(f"Cannot convert to JSON. Received: type(value)={type(value).__name__}")
+
+
+def evaluate_predictions(y_true, y_prob, task, class_names=None, thresholds=DEFAULT_THRESHOLD):
+    """Evaluate predictions for `task` ("multi_label" or "single_label") and return
+    JSON-ready metrics (see `to_jsonable`), e.g. for metrics.json. `thresholds` is
+    used by multi-label tasks only."""
+    if task == "multi_label":
+        result = multilabel_metrics(y_true, y_prob, thresholds=thresholds, class_names=class_names)
+    elif task == "single_label":
+        result = singlelabel_metrics(y_true, y_prob, class_names=class_names)
+    else:
+        raise ValueError(f"`task` must be 'multi_label' or 'single_label'. Received: task={task!r}")
+    return to_jsonable({"task": task, **result})
