@@ -17,6 +17,8 @@ Constant channels map to 0 (no division by zero), and NaN or infinite pixels bec
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from protkit.data import readers
@@ -119,8 +121,10 @@ class Normalizer:
             out = x / (self.scale or dtype_max)
         else:
             if self.mode == "percentile":
-                func = np.nanpercentile if has_bad else np.percentile
-                low, high = func(x, self.percentiles, axis=(1, 2), keepdims=True)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels: handled below
+                    func = np.nanpercentile if has_bad else np.percentile
+                    low, high = func(x, self.percentiles, axis=(1, 2), keepdims=True)
             else:
                 if not self.fitted:
                     raise ValueError("dataset normalization is not fitted: call "

@@ -1,0 +1,65 @@
+"""Shared fixtures: where the real data sets live, and small image folders made on the fly."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+HEP2 = SHARED_DATA / "hep2_icpr2014"
+IFC = SHARED_DATA / "ifc_jurkat_cellcycle" / "Experiment_1"
+HPA = SHARED_DATA / "hpa_kaggle2018_sample"
+
+
+def requires(path):
+    """Skip (with the reason) when a real data set is not at ../shared/data."""
+    return pytest.mark.skipif(not pathlib.Path(path).exists(), reason=f"real data not found at {path}")
+
+
+def write_png(path, array):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR if array.shape[-1] == 3 else cv2.COLOR_RGBA2BGRA)
+    assert cv2.imwrite(str(path), array), path
+    return path
+
+
+def write_tiff(path, array):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(path, np.asarray(array), photometric="minisblack")
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def class_folder(tmp_path, rng):
+    """Two classes of 8-bit grayscale PNGs, 3 items each, 16x16."""
+    root = tmp_path / "classes"
+    for name in ("alpha", "beta"):
+        for i in range(3):
+            write_png(root / name / f"cell{i}.png", rng.integers(0, 255, (16, 16), dtype=np.uint8))
+    return root
+
+
+@pytest.fixture
+def channel_folder(tmp_path, rng):
+    """Imaging-flow-cytometry style: <cell>_Ch1.tif / <cell>_Ch2.tif, 16-bit, two classes."""
+    root = tmp_path / "ifc"
+    for name in ("G1", "M"):
+        for i in range(4):
+            for channel in ("Ch1", "Ch2"):
+                write_tiff(root / name / f"c{i:03d}_{channel}.tif", rng.integers(0, 4000, (12, 12), dtype=np.uint16))
+    return root
