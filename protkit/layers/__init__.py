@@ -1,0 +1,15 @@
+"""Keras 3 layers for fluorescence-microscopy images (channels-last)."""
+
+from protkit.layers.attention import SpatialAttention
+from protkit.layers.fft import FFTSpectrum
+from protkit.layers.plcnn_blocks import PlainBlock
+from protkit.layers.plcnn_blocks import ResidualBlock
+from protkit.layers.separable import SeparableConvBlock
+
+__all__ = [
+    "FFTSpectrum",
+    "PlainBlock",
+    "ResidualBlock",
+    "SeparableConvBlock",
+    "SpatialAttention",
+]

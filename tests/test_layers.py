@@ -1,0 +1,393 @@
+"""Tests of protkit.layers: shapes, config, training, saving and numerics."""
+
+import doctest
+
+import keras
+import numpy as np
+import pytest
+from layer_testing import run_layer_test
+
+import protkit
+import protkit.layers
+from protkit.layers import FFTSpectrum
+from protkit.layers import PlainBlock
+from protkit.layers import ResidualBlock
+from protkit.layers import SeparableConvBlock
+from protkit.layers import SpatialAttention
+
+ALL_LAYERS = [
+    FFTSpectrum,
+    SeparableConvBlock,
+    SpatialAttention,
+    ResidualBlock,
+    PlainBlock,
+]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def _random(shape, seed=0):
+    return np.random.default_rng(seed).uniform(size=shape).astype("float32")
+
+
+# --- FFTSpectrum -------------------------------------------------------------
+
+
+def _numpy_spectrum(x, mode, include_phase, normalize):
+    coefficients = np.fft.fftshift(np.fft.fft2(x, axes=(1, 2)), axes=(1, 2))
+    magnitude = np.abs(coefficients)
+    if normalize:
+        magnitude = magnitude / (x.shape[1] * x.shape[2])
+    parts = [np.log1p(magnitude)]
+    if include_phase:
+        parts.append(np.angle(coefficients))
+    spectrum = np.concatenate(parts, axis=-1)
+    if mode == "dual":
+        spectrum = np.concatenate([x, spectrum], axis=-1)
+    return spectrum
+
+
+@pytest.mark.parametrize(
+    "init_kwargs, out_channels",
+    [
+        ({"mode": "spectral"}, 3),
+        ({"mode": "dual", "include_phase": True, "normalize": True}, 9),
+    ],
+)
+def test_fft_spectrum_layer(init_kwargs, out_channels):
+    run_layer_test(
+        FFTSpectrum,
+        init_kwargs,
+        input_shape=(2, 8, 8, 3),
+        expected_output_shape=(2, 8, 8, out_channels),
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=0,
+    )
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 5, 3), (1, 5, 4, 1)])
+@pytest.mark.parametrize("mode", ["spectral", "dual"])
+@pytest.mark.parametrize("include_phase", [False, True])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_fft_spectrum_matches_numpy(shape, mode, include_phase, normalize):
+    x = np.random.default_rng(1).normal(size=shape).astype("float32")
+    layer = FFTSpectrum(
+        mode=mode, include_phase=include_phase, normalize=normalize
+    )
+    actual = keras.ops.convert_to_numpy(layer(x))
+    expected = _numpy_spectrum(
+        x.astype("float64"), mode, include_phase, normalize
+    )
+    assert actual.shape == expected.shape
+
+    channels = shape[-1]
+    num_real = actual.shape[-1] - (channels if include_phase else 0)
+    np.testing.assert_allclose(
+        actual[..., :num_real], expected[..., :num_real], atol=1e-4
+    )
+    if include_phase:
+        # Angles of pi and -pi are the same; compare on the circle.
+        difference = actual[..., num_real:] - expected[..., num_real:]
+        wrapped = np.angle(np.exp(1j * difference))
+        np.testing.assert_allclose(wrapped, 0.0, atol=1e-4)
+
+
+def test_fft_spectrum_trains_through_flat_images():
+    # A flat image has an all-zero spectrum but for one term: the magnitude
+    # and phase must still give finite gradients to the layers before.
+    inputs = keras.Input(shape=(6, 6, 2))
+    features = keras.layers.Conv2D(2, 3, padding="same")(inputs)
+    outputs = FFTSpectrum(include_phase=True)(features)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="mse")
+    x = np.zeros((2, 6, 6, 2), dtype="float32")
+    y = _random((2, 6, 6, 4))
+    history = model.fit(x, y, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    for weight in model.trainable_weights:
+        assert np.all(np.isfinite(keras.ops.convert_to_numpy(weight)))
+
+
+def test_fft_spectrum_computes_in_float32_under_mixed_precision():
+    x = _random((1, 8, 8, 2))
+    full = keras.ops.convert_to_numpy(FFTSpectrum()(x))
+    half = FFTSpectrum(dtype="mixed_float16")(x)
+    assert keras.backend.standardize_dtype(half.dtype) == "float16"
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(half).astype("float32"), full, atol=1e-2
+    )
+
+
+def test_fft_spectrum_needs_static_size():
+    with pytest.raises(ValueError, match="static height and width"):
+        FFTSpectrum()(keras.Input(shape=(None, None, 3)))
+
+
+# --- SeparableConvBlock ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "init_kwargs, input_shape, expected_output_shape",
+    [
+        (
+            {"filters": 4, "weight_decay": 1e-4, "dropout": 0.1},
+            (2, 8, 8, 3),
+            (2, 4, 4, 4),
+        ),
+        (
+            {"filters": 6, "kernel_size": (3, 5), "pool": False},
+            (2, 7, 7, 3),
+            (2, 7, 7, 6),
+        ),
+    ],
+)
+def test_separable_conv_block_layer(
+    init_kwargs, input_shape, expected_output_shape
+):
+    run_layer_test(
+        SeparableConvBlock,
+        init_kwargs,
+        input_shape=input_shape,
+        expected_output_shape=expected_output_shape,
+        # Depthwise and pointwise kernels, gamma and beta.
+        expected_num_trainable_weights=4,
+        expected_num_non_trainable_weights=2,
+    )
+
+
+def test_separable_conv_block_pools_odd_sizes_up():
+    layer = SeparableConvBlock(filters=2)
+    assert layer(_random((1, 7, 5, 3))).shape == (1, 4, 3, 2)
+
+
+def test_separable_conv_block_weight_decay_is_l2():
+    x = _random((1, 8, 8, 3))
+    plain = SeparableConvBlock(filters=4)
+    plain(x)
+    assert len(plain.losses) == 0
+
+    decayed = SeparableConvBlock(filters=4, weight_decay=0.01)
+    decayed(x)
+    conv = decayed.separable_conv
+    expected = 0.01 * sum(
+        np.sum(np.square(keras.ops.convert_to_numpy(kernel)))
+        for kernel in (conv.depthwise_kernel, conv.pointwise_kernel)
+    )
+    total = sum(float(loss) for loss in decayed.losses)
+    assert len(decayed.losses) == 2
+    np.testing.assert_allclose(total, expected, rtol=1e-5)
+
+
+# --- SpatialAttention --------------------------------------------------------
+
+
+def test_spatial_attention_layer():
+    run_layer_test(
+        SpatialAttention,
+        {"num_heads": 2, "key_dim": 4, "dropout": 0.1},
+        input_shape=(2, 4, 4, 3),
+        expected_output_shape=(2, 4, 4, 3),
+        # Position embedding, 4 kernels and 4 biases of attention, gamma and
+        # beta of the layer normalization.
+        expected_num_trainable_weights=11,
+        expected_num_non_trainable_weights=0,
+    )
+
+
+def test_spatial_attention_scores():
+    layer = SpatialAttention(num_heads=2, key_dim=4)
+    x = _random((2, 3, 4, 5))
+    outputs, scores = layer(x, return_attention_scores=True)
+    assert outputs.shape == (2, 3, 4, 5)
+    assert scores.shape == (2, 2, 12, 12)
+    scores = keras.ops.convert_to_numpy(scores)
+    assert np.all(scores >= 0)
+    np.testing.assert_allclose(scores.sum(axis=-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(outputs),
+        keras.ops.convert_to_numpy(layer(x)),
+        atol=1e-6,
+    )
+
+    inputs = keras.Input(shape=(3, 4, 5))
+    symbolic_outputs, symbolic_scores = SpatialAttention()(
+        inputs, return_attention_scores=True
+    )
+    assert symbolic_outputs.shape == (None, 3, 4, 5)
+    assert symbolic_scores.shape == (None, 4, 12, 12)
+
+
+def test_spatial_attention_position_embedding_breaks_symmetry():
+    # Without position information attention cannot tell where a token is,
+    # so flipping the image flips the output; the learned embedding breaks
+    # that symmetry.
+    layer = SpatialAttention(num_heads=2, key_dim=4)
+    x = _random((1, 4, 4, 3))
+    layer(x)
+    embedding = keras.ops.convert_to_numpy(layer.position_embedding)
+
+    layer.position_embedding.assign(np.zeros_like(embedding))
+    flipped = keras.ops.convert_to_numpy(layer(x[:, ::-1]))
+    reference = keras.ops.convert_to_numpy(layer(x))[:, ::-1]
+    np.testing.assert_allclose(flipped, reference, atol=1e-5)
+
+    layer.position_embedding.assign(embedding)
+    flipped = keras.ops.convert_to_numpy(layer(x[:, ::-1]))
+    reference = keras.ops.convert_to_numpy(layer(x))[:, ::-1]
+    assert not np.allclose(flipped, reference, atol=1e-5)
+
+
+def test_spatial_attention_needs_static_size():
+    with pytest.raises(ValueError, match="static height, width"):
+        SpatialAttention()(keras.Input(shape=(None, None, 3)))
+
+
+# --- ResidualBlock and PlainBlock --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "init_kwargs, input_shape, expected_output_shape, num_trainable",
+    [
+        # R_s keeping the shape: identity shortcut, 2 kernels + 2 BN pairs.
+        ({"filters": 3}, (2, 8, 8, 3), (2, 8, 8, 3), 6),
+        # R_l going down: 3 kernels + 3 BN pairs + projection kernel and BN.
+        (
+            {"filters": 4, "num_convs": 3, "strides": 2, "weight_decay": 1e-4},
+            (2, 7, 7, 3),
+            (2, 4, 4, 4),
+            12,
+        ),
+    ],
+)
+def test_residual_block_layer(
+    init_kwargs, input_shape, expected_output_shape, num_trainable
+):
+    run_layer_test(
+        ResidualBlock,
+        init_kwargs,
+        input_shape=input_shape,
+        expected_output_shape=expected_output_shape,
+        expected_num_trainable_weights=num_trainable,
+    )
+
+
+def test_residual_block_identity_shortcut():
+    block = ResidualBlock(filters=3)
+    x = np.random.default_rng(2).normal(size=(2, 5, 5, 3)).astype("float32")
+    block(x)
+    assert block.shortcut_conv is None
+    assert len(block.convs) == 2
+
+    # With a silent main path the block reduces to relu(inputs).
+    for conv in block.convs:
+        conv.kernel.assign(np.zeros(conv.kernel.shape, dtype="float32"))
+    outputs = keras.ops.convert_to_numpy(block(x, training=False))
+    np.testing.assert_allclose(outputs, np.maximum(x, 0.0), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "init_kwargs", [{"filters": 5}, {"filters": 3, "strides": 2}]
+)
+def test_residual_block_projects_when_shape_changes(init_kwargs):
+    block = ResidualBlock(**init_kwargs)
+    outputs = block(_random((1, 6, 6, 3)))
+    assert block.shortcut_conv is not None
+    assert tuple(block.shortcut_conv.kernel.shape) == (1, 1, 3, block.filters)
+    assert outputs.shape == block.compute_output_shape((1, 6, 6, 3))
+
+
+@pytest.mark.parametrize(
+    "init_kwargs, input_shape, expected_output_shape",
+    [
+        ({"filters": 4, "num_convs": 3}, (2, 7, 7, 3), (2, 4, 4, 4)),
+        ({"filters": 2, "pool": False}, (2, 8, 6, 3), (2, 8, 6, 2)),
+    ],
+)
+def test_plain_block_layer(init_kwargs, input_shape, expected_output_shape):
+    run_layer_test(
+        PlainBlock,
+        init_kwargs,
+        input_shape=input_shape,
+        expected_output_shape=expected_output_shape,
+        expected_num_trainable_weights=3 * init_kwargs.get("num_convs", 2),
+    )
+
+
+@pytest.mark.parametrize("block_cls", [ResidualBlock, PlainBlock])
+def test_small_and_large_blocks(block_cls):
+    small = block_cls.small(4)
+    large = block_cls.large(4, kernel_size=5)
+    assert (small.num_convs, len(small.convs)) == (2, 2)
+    assert (large.num_convs, len(large.convs)) == (3, 3)
+    assert large.kernel_size == (5, 5)
+    assert block_cls.from_config(large.get_config()).num_convs == 3
+
+
+def test_plcnn_stage_branches_concatenate():
+    # One PLCNN stage: residual and plain branches halve odd sizes alike.
+    inputs = keras.Input(shape=(7, 7, 3))
+    residual = ResidualBlock.small(4, strides=2)(inputs)
+    plain = PlainBlock.small(4)(inputs)
+    merged = keras.layers.Concatenate()([residual, plain])
+    assert merged.shape == (None, 4, 4, 8)
+    model = keras.Model(inputs, merged)
+    assert model(_random((2, 7, 7, 3))).shape == (2, 4, 4, 8)
+
+
+# --- Shared checks -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "layer_cls, init_kwargs, received",
+    [
+        (FFTSpectrum, {"mode": "both"}, "mode=both"),
+        (FFTSpectrum, {"include_phase": 1}, "include_phase=1"),
+        (FFTSpectrum, {"normalize": "yes"}, "normalize=yes"),
+        (SeparableConvBlock, {"filters": 0}, "filters=0"),
+        (SeparableConvBlock, {"kernel_size": (3,)}, "kernel_size=(3,)"),
+        (SeparableConvBlock, {"pool": "yes"}, "pool=yes"),
+        (SeparableConvBlock, {"weight_decay": -1.0}, "weight_decay=-1.0"),
+        (SeparableConvBlock, {"dropout": 1.0}, "dropout=1.0"),
+        (SpatialAttention, {"num_heads": 0}, "num_heads=0"),
+        (SpatialAttention, {"key_dim": 2.5}, "key_dim=2.5"),
+        (SpatialAttention, {"dropout": -0.1}, "dropout=-0.1"),
+        (SpatialAttention, {"epsilon": 0}, "epsilon=0"),
+        (ResidualBlock, {"filters": -1}, "filters=-1"),
+        (ResidualBlock, {"filters": 4, "num_convs": 0}, "num_convs=0"),
+        (ResidualBlock, {"filters": 4, "strides": 0}, "strides=0"),
+        (ResidualBlock, {"filters": 4, "kernel_size": "3"}, "kernel_size=3"),
+        (PlainBlock, {"filters": 4, "pool": None}, "pool=None"),
+        (PlainBlock, {"filters": 4, "weight_decay": True}, "weight_decay=True"),
+    ],
+)
+def test_bad_arguments_raise(layer_cls, init_kwargs, received):
+    with pytest.raises(ValueError) as error:
+        layer_cls(**init_kwargs)
+    assert str(error.value).endswith(f"Received: {received}")
+
+
+@pytest.mark.parametrize("layer_cls", ALL_LAYERS)
+def test_docstring_example_runs(layer_cls):
+    examples = doctest.DocTestFinder().find(
+        layer_cls,
+        layer_cls.__name__,
+        globs={"np": np, "keras": keras, "protkit": protkit},
+    )
+    examples = [test for test in examples if test.examples]
+    assert examples, f"{layer_cls.__name__} has no docstring example"
+    runner = doctest.DocTestRunner()
+    for test in examples:
+        runner.run(test)
+    assert runner.failures == 0
+
+
+def test_public_api():
+    assert sorted(protkit.layers.__all__) == sorted(
+        layer.__name__ for layer in ALL_LAYERS
+    )
+    for layer_cls in ALL_LAYERS:
+        name = keras.saving.get_registered_name(layer_cls)
+        assert name == f"protkit>{layer_cls.__name__}"
