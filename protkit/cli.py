@@ -105,9 +105,17 @@ def _parse_group_by(spec, labels):
 def _cmd_inspect(args):
     from protkit.data.inspect import format_summary, inspect_dataset
 
+    asked_to_skip = args.skip_bad
+    args.skip_bad = True  # inspect lists every problem rather than stopping at the first
     dataset = dataset_from_args(args, allow_empty=True)
     summary = inspect_dataset(dataset, sample_items=args.sample)
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(format_summary(summary))
+    if dataset.skipped and not asked_to_skip:
+        print(f"note: training on this data would stop at these {len(dataset.skipped)} item(s); "
+              f"fix them or pass --skip-bad to leave them out (counted)")
     return 0
 
 

@@ -127,7 +127,7 @@ def format_summary(summary):
         lines.append("ignored files: " + ", ".join(f"{v} {k}" for k, v in summary["ignored_files"].items()))
     problems = summary["problems"]
     if summary["skipped"]:
-        lines.append(f"skipped:  {summary['skipped']} item(s) (listed below)")
+        lines.append(f"left out: {summary['skipped']} item(s) with problems (listed below; not in the counts above)")
     lines.append(f"problems: {len(problems) if problems else 'none found'}")
     kinds = problem_kinds(problems)
     if len(problems) > _SHOWN and len(kinds) < len(problems):
