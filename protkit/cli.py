@@ -1,6 +1,9 @@
 """The ``protkit`` command.
 
     protkit datasets inspect DATA [data options] [--json]
+    protkit train DATA [data options] [--model M] [--preset P] [--epochs N] ... --out RUN_DIR
+    protkit evaluate RUN_DIR DATA [data options] [--out metrics.json]
+    protkit predict RUN_DIR DATA [data options] --out predictions.csv
     protkit demo --out RUN_DIR [--fast] [--overwrite]
 
 DATA is a folder with one subfolder per class, a folder of images plus ``--labels FILE.csv``,
@@ -30,9 +33,9 @@ def add_data_options(parser):
     group = parser.add_argument_group("data options")
     group.add_argument("data", metavar="DATA", help="image folder (see below)")
     group.add_argument("--labels", metavar="CSV", help="label table: one row per item")
-    group.add_argument("--id-column", default="Id", help="CSV column with item ids (default: Id)")
-    group.add_argument("--label-column", default="Target",
-                       help="CSV column with labels; several labels space-separated (default: Target)")
+    group.add_argument("--id-column", help="CSV column with item ids (default: Id, or the run's)")
+    group.add_argument("--label-column",
+                       help="CSV column with labels; several labels space-separated (default: Target, or the run's)")
     group.add_argument("--pattern", default=None,
                        help='file name from an id, e.g. "{id:05d}.png" or "{id}_{channel}.png" (default: "{id}.png")')
     group.add_argument("--channels", type=_comma_list, metavar="A,B,C",
@@ -76,7 +79,8 @@ def dataset_from_args(args, allow_empty=False):
     if args.labels:
         pattern = args.pattern or ("{id}_{channel}.png" if args.channels else "{id}.png")
         dataset = Dataset.from_csv(
-            args.labels, image_dir=args.data, id_column=args.id_column, label_column=args.label_column,
+            args.labels, image_dir=args.data, id_column=args.id_column or "Id",
+            label_column=args.label_column or "Target",
             pattern=pattern, channels=args.channels, class_names=class_names, group_column=group_column,
             skip_bad=args.skip_bad, allow_empty=allow_empty)
     else:
@@ -119,6 +123,84 @@ def _cmd_inspect(args):
     return 0
 
 
+def _apply_run_defaults(args, config):
+    """Data options not given on the command line are taken from the run (same channels etc.)."""
+    source = config.get("data", {})
+    if source.get("kind") == "concatenate":
+        source = source["parts"][0]
+    if args.channels is None and source.get("channels"):
+        args.channels = list(source["channels"])
+    if args.labels:
+        args.id_column = args.id_column or source.get("id_column")
+        args.label_column = args.label_column or source.get("label_column")
+        args.pattern = args.pattern or source.get("pattern")
+
+
+def _cmd_train(args):
+    from protkit.training import train
+
+    dataset = dataset_from_args(args)
+    if args.skip_bad:
+        dataset = dataset.verify(skip_bad=True)
+        if dataset.skipped:
+            print(f"left out {len(dataset.skipped)} item(s) with problems (--skip-bad)")
+    print(dataset)
+    result = train(
+        dataset, model=args.model, preset=args.preset, out=args.out, image_size=args.image_size,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, loss=args.loss,
+        normalization=args.normalization, augment=not args.no_augment, class_weight=args.class_weight,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction, early_stopping=args.early_stopping,
+        seed=args.seed, overwrite=args.overwrite, verbose=2 if args.quiet else "auto")
+    print(_format_metrics(result.metrics))
+    print(f"run written to {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args):
+    from protkit._io import write_json
+    from protkit.inference import evaluate_run, load_run
+
+    run = load_run(args.run_dir)
+    _apply_run_defaults(args, run.config)
+    dataset = dataset_from_args(args)
+    result = evaluate_run(run, dataset, verbose=1)
+    print(_format_metrics({"evaluation": result}))
+    if args.out:
+        if os.path.exists(args.out) and not args.overwrite:
+            raise FileExistsError(f"{args.out}: exists; pass --overwrite to replace it")
+        write_json(args.out, result)
+        print(f"metrics written to {args.out}")
+    return 0
+
+
+def _cmd_predict(args):
+    from protkit.inference import load_run, predict_run
+
+    run = load_run(args.run_dir)
+    _apply_run_defaults(args, run.config)
+    dataset = dataset_from_args(args)
+    result = predict_run(run, dataset, args.out, overwrite=args.overwrite, skip_bad=args.skip_bad,
+                         batch_size=args.batch_size)
+    print(f"{result['written']} prediction(s) written to {result['path']}")
+    if result["skipped"]:
+        print(f"skipped {len(result['skipped'])} unreadable item(s) (--skip-bad):")
+        for problem in result["skipped"][:10]:
+            print(f"  - {problem}")
+    return 0
+
+
+def _format_metrics(results):
+    keys = ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "exact_match_accuracy",
+            "elementwise_accuracy", "all_negative_elementwise_accuracy")
+    lines = []
+    for part, values in results.items():
+        if not isinstance(values, dict) or "task" not in values:
+            continue
+        shown = ", ".join(f"{k} {values[k]:.4f}" for k in keys if isinstance(values.get(k), (int, float)))
+        lines.append(f"{part}: {shown}")
+    return "\n".join(lines)
+
+
 def _cmd_demo(args):
     from protkit.demo import run_demo
 
@@ -140,6 +222,49 @@ def build_parser():
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
     inspect.add_argument("--sample", type=int, default=64, help="items decoded for value ranges (default: 64)")
     inspect.set_defaults(func=_cmd_inspect)
+
+    from protkit.models import MODELS
+
+    train = commands.add_parser("train", help="train a classifier into RUN_DIR", epilog=DATA_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_options(train)
+    train.add_argument("--model", choices=MODELS, default="fast_spec_cnn")
+    train.add_argument("--preset", choices=("cpu", "paper"), default="cpu",
+                       help="cpu: fits 2 CPU cores; paper: the Fast Spec CNN paper's Table 1 (224 px, 50 epochs)")
+    train.add_argument("--image-size", type=int, help="resize every item to N x N (default: the preset's)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--loss", default="auto", choices=("auto", "focal"),
+                       help="auto: categorical (single-label) / binary (multi-label) cross-entropy; focal: multi-label")
+    train.add_argument("--normalization", default="percentile", choices=("percentile", "dataset", "fixed"))
+    train.add_argument("--class-weight", choices=("balanced",), help="balance classes in the loss (single-label)")
+    train.add_argument("--no-augment", action="store_true", help="no flips/rotations/zoom")
+    train.add_argument("--val-fraction", type=float, default=0.2)
+    train.add_argument("--test-fraction", type=float, default=0.0)
+    train.add_argument("--early-stopping", type=int, metavar="PATIENCE")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True, metavar="RUN_DIR")
+    train.add_argument("--overwrite", action="store_true", help="replace a finished run in RUN_DIR")
+    train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a run on labelled DATA", epilog=DATA_HELP,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    add_data_options(evaluate)
+    evaluate.add_argument("--out", metavar="metrics.json")
+    evaluate.add_argument("--overwrite", action="store_true")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="predictions.csv for the images in DATA", epilog=DATA_HELP,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    add_data_options(predict)
+    predict.add_argument("--out", required=True, metavar="predictions.csv")
+    predict.add_argument("--batch-size", type=int, default=64)
+    predict.add_argument("--overwrite", action="store_true")
+    predict.set_defaults(func=_cmd_predict)
 
     demo = commands.add_parser("demo", help="the main job on the embedded synthetic cells (no download)")
     demo.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for data, model, metrics and figures")

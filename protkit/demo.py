@@ -91,9 +91,9 @@ def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
     write_json(run_dir / "metrics.json", result)
 
     say("[6/6] writing figures")
-    plots.save(plots.class_balance(dataset, title="Synthetic cells: images per label"), run_dir / "class_balance.png")
-    plots.save(plots.sample_grid(dataset, per_class=4, seed=seed), run_dir / "samples.png")
-    plots.save(plots.learning_curves(pd.DataFrame(history.history)), run_dir / "learning_curves.png")
+    plots.save(plots.class_balance(dataset, title="Synthetic cells: images per label"), run_dir / "class_balance.png", close=True)
+    plots.save(plots.sample_grid(dataset, per_class=4, seed=seed), run_dir / "samples.png", close=True)
+    plots.save(plots.learning_curves(pd.DataFrame(history.history)), run_dir / "learning_curves.png", close=True)
     minutes = (time.perf_counter() - started) / 60
     report = [
         "# protkit demo",

@@ -443,6 +443,9 @@ class Dataset:
                     f"{root}: channel(s) {absent} not present in any file name; channels found: "
                     f"{sorted(found_channels) or 'none'} (files must be named <stem>_<channel>.<ext>)"
                 )
+        if channels is not None and not items and not problems and (loose_images or labelled):
+            raise DataError(f"{root}: image files found, but none named <stem>_<channel>.<ext> for the channels "
+                            f"{list(channels)}; leave out --channels for one file per item")
         _raise_or_skip(problems, skip_bad, root)
         if not items and not allow_empty:
             raise DataError(f"{root}: no images found (looked for {', '.join(readers.IMAGE_EXTENSIONS)}"

@@ -1,0 +1,86 @@
+"""Callbacks: per-epoch validation metrics written into `logs`, a confusion-matrix figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import keras
+
+from protkit import metrics
+
+# The per-epoch numbers written into logs (prefixed "val_"), per task.
+LOGGED = {
+    "single_label": ("accuracy", "balanced_accuracy", "macro_f1"),
+    "multi_label": ("macro_f1", "micro_f1", "exact_match_accuracy", "elementwise_accuracy", "macro_roc_auc"),
+}
+
+
+class ValidationMetrics(keras.callbacks.Callback):
+    """Compute protkit's metrics on validation data after every epoch and put them into ``logs``.
+
+    Place it before `keras.callbacks.CSVLogger`, `EarlyStopping` or `ModelCheckpoint` in the
+    callback list: they then see (and `History` keeps) e.g. ``val_macro_f1`` or
+    ``val_balanced_accuracy``.
+
+    Args:
+        data: a tf.data pipeline (or array) of validation images *without* labels, in the order
+            of ``y_true``.
+        y_true: class indices (single-label) or multi-hot rows (multi-label).
+        task: "single_label" or "multi_label".
+        class_names: for the per-class table kept in ``self.last``.
+        threshold: decision threshold for multi-label metrics.
+    """
+
+    def __init__(self, data, y_true, task, class_names=None, threshold=0.5):
+        super().__init__()
+        if task not in LOGGED:
+            raise ValueError(f"task must be one of {tuple(LOGGED)}. Received: task={task!r}")
+        self.data = data
+        self.y_true = np.asarray(y_true)
+        self.task = task
+        self.class_names = class_names
+        self.threshold = threshold
+        self.last = None
+        self.last_probabilities = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        probabilities = self.model.predict(self.data, verbose=0)
+        self.last_probabilities = probabilities
+        if self.task == "multi_label":
+            result = metrics.multilabel_metrics(self.y_true, probabilities, thresholds=self.threshold,
+                                                class_names=self.class_names)
+        else:
+            result = metrics.singlelabel_metrics(self.y_true, probabilities, class_names=self.class_names,
+                                                 num_classes=probabilities.shape[-1])
+        self.last = result
+        if logs is not None:
+            for key in LOGGED[self.task]:
+                value = result[key]
+                logs[f"val_{key}"] = float(value) if value is not None else float("nan")
+
+
+class ConfusionMatrixFigure(keras.callbacks.Callback):
+    """At the end of training, save the validation confusion matrix of a single-label model.
+
+    Args:
+        validation: the `ValidationMetrics` callback of the same fit (its last predictions are used).
+        class_names: row/column labels.
+        path: PNG path to write.
+    """
+
+    def __init__(self, validation, class_names, path):
+        super().__init__()
+        self.validation = validation
+        self.class_names = class_names
+        self.path = path
+
+    def on_train_end(self, logs=None):
+        from protkit import plots
+
+        result = self.validation.last
+        if result is None or "confusion_matrix" not in result:
+            return
+        figure = plots.confusion_matrix(np.asarray(result["confusion_matrix"]), self.class_names)
+        plots.save(figure, self.path, overwrite=True)
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)

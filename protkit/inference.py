@@ -1,0 +1,205 @@
+"""Use a finished run: load it, evaluate it on labelled data, predict on new images.
+
+The run's ``config.json`` carries the channels, image size, normalization statistics, class
+names and (multi-label) thresholds, so new data is prepared exactly as the training data was.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pathlib
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Run:
+    """A loaded run: its folder, Keras model, config and normalizer."""
+
+    run_dir: pathlib.Path
+    model: object
+    config: dict
+    normalizer: object
+
+    @property
+    def task(self):
+        return self.config["task"]
+
+    @property
+    def class_names(self):
+        return list(self.config["class_names"])
+
+    @property
+    def thresholds(self):
+        values = self.config.get("thresholds")
+        return np.asarray(values, dtype=np.float32) if values is not None else 0.5
+
+
+def load_run(run_dir):
+    """Load ``RUN_DIR/model.keras`` (safe mode: no code is deserialized) and its config."""
+    import keras
+
+    import protkit.layers  # noqa: F401  (registers protkit's layers for deserialization)
+    from protkit.data import Normalizer
+
+    run_dir = pathlib.Path(run_dir)
+    config_path, model_path = run_dir / "config.json", run_dir / "model.keras"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{run_dir}: not a protkit run folder (no config.json)")
+    config = json.loads(config_path.read_text())
+    if config.get("status") != "complete" or not model_path.exists():
+        raise FileNotFoundError(f"{run_dir}: the run did not finish (no model.keras); rerun `protkit train` "
+                                f"with the same arguments to resume it")
+    model = keras.saving.load_model(model_path, safe_mode=True)
+    return Run(run_dir, model, config, Normalizer.from_config(config["normalization"]))
+
+
+def align_labels(dataset, class_names):
+    """The dataset's labels re-indexed to the run's class order (classes matched by name).
+
+    Raises:
+        ValueError: if the dataset holds a class the run does not know.
+    """
+    if dataset.labels is None:
+        raise ValueError("evaluation needs labels: this dataset is unlabelled")
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = [name for name in dataset.class_names if name not in index]
+    if unknown:
+        raise ValueError(f"the data has classes the run was not trained on: {unknown}; "
+                         f"the run knows {list(class_names)}")
+    mapping = np.asarray([index[name] for name in dataset.class_names], dtype=np.int64)
+    if dataset.task == "multi_label":
+        aligned = np.zeros((len(dataset), len(class_names)), dtype=np.int8)
+        aligned[:, mapping] = dataset.labels
+        return aligned
+    return mapping[dataset.labels]
+
+
+def _check_task(run, dataset):
+    if dataset.task is not None and dataset.task != run.task:
+        raise ValueError(f"the run is {run.task}, the data is {dataset.task}")
+
+
+def _loader(run, dataset):
+    from protkit.data.pipeline import ItemLoader
+
+    return ItemLoader(dataset, image_size=tuple(run.config["image_size"]), normalizer=run.normalizer,
+                      num_channels=len(run.config["channel_names"]))
+
+
+def evaluate_run(run, dataset, batch_size=64, verbose=0):
+    """Metrics of ``run`` on a labelled ``dataset`` (thresholds from the run), with the protocol."""
+    from protkit import metrics
+    from protkit.data import make_pipeline, readable_errors
+
+    _check_task(run, dataset)
+    y_true = align_labels(dataset, run.class_names)
+    pipeline = make_pipeline(dataset, batch_size=batch_size, labels=False, image_size=tuple(run.config["image_size"]),
+                             normalizer=run.normalizer)
+    _loader(run, dataset)  # checks the channel count against the run before any work
+    with readable_errors():
+        probabilities = run.model.predict(pipeline, verbose=verbose)
+    result = metrics.evaluate_predictions(y_true, probabilities, run.task, class_names=run.class_names,
+                                          thresholds=run.thresholds)
+    result["protocol"] = {
+        "data": dataset.source,
+        "items": len(dataset),
+        "run": str(run.run_dir),
+        "thresholds": "tuned on the run's validation split" if run.config.get("thresholds") else "0.5",
+        "note": "every item of DATA is scored; make sure it holds none of the run's training items",
+    }
+    return metrics.to_jsonable(result)
+
+
+def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_size=64, progress=True):
+    """Write ``predictions.csv``: one row per item, streamed batch by batch.
+
+    Columns: ``id``, ``path``, ``predicted`` (class name; multi-label: the names above their
+    thresholds, separated by ";"), then one probability column per class (``prob_<class>``).
+
+    Args:
+        run: a `Run`.
+        dataset: the images (labels, if any, are ignored).
+        out_csv: output path; refused if it exists unless ``overwrite``.
+        skip_bad: leave out unreadable items or items with the wrong channel count (counted and
+            listed in the returned dict) instead of stopping with an error naming the file.
+        batch_size: images per batch.
+        progress: show a progress bar.
+
+    Returns:
+        dict with ``written``, ``skipped`` (list of "file: reason") and ``path``.
+    """
+    import keras
+    import tensorflow as tf
+
+    from protkit.data import readable_errors
+    from protkit.data.readers import ImageReadError
+
+    out_csv = pathlib.Path(out_csv)
+    if out_csv.exists() and not overwrite:
+        raise FileExistsError(f"{out_csv}: exists; pass --overwrite to replace it")
+    if len(dataset) == 0:
+        raise ValueError("no images to predict")
+    _check_task(run, dataset)
+    loader = _loader(run, dataset)
+    height, width = run.config["image_size"]
+    channels = len(run.config["channel_names"])
+    problems = {}
+
+    def load(index):
+        try:
+            return loader(index), True
+        except (ImageReadError, FileNotFoundError) as error:
+            if not skip_bad:
+                reason = str(getattr(error, "reason", error))
+                if "channel(s)" in reason:
+                    reason += f" (the run was trained on {', '.join(run.config['channel_names'])})"
+                raise ImageReadError(getattr(error, "path", None) or loader.where(int(index)), reason) from None
+            problems[int(index)] = str(error)
+            return np.zeros((height, width, channels), np.float32), False
+
+    def tf_load(index):
+        image, ok = tf.numpy_function(load, [index], (tf.float32, tf.bool), stateful=False)
+        image.set_shape((height, width, channels))
+        ok.set_shape(())
+        return index, image, ok
+
+    pipeline = (tf.data.Dataset.from_tensor_slices(np.arange(len(dataset), dtype=np.int64))
+                .map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+    class_names = run.class_names
+    thresholds = run.thresholds
+    partial = out_csv.with_name(out_csv.name + ".partial")
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    bar = keras.utils.Progbar(len(dataset), unit_name="image") if progress else None
+    written = 0
+    try:
+        with readable_errors(), open(partial, "w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["id", "path", "predicted"] + [f"prob_{name}" for name in class_names])
+            for indices, images, ok in pipeline:
+                probabilities = np.asarray(run.model.predict_on_batch(images))
+                for index, row, good in zip(indices.numpy(), probabilities, ok.numpy()):
+                    if good:
+                        writer.writerow(_prediction_row(dataset, index, row, class_names, thresholds, run.task))
+                        written += 1
+                if bar is not None:
+                    bar.add(len(indices))
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, out_csv)
+    return {"written": written, "skipped": [problems[i] for i in sorted(problems)], "path": str(out_csv)}
+
+
+def _prediction_row(dataset, index, probabilities, class_names, thresholds, task):
+    if task == "multi_label":
+        limits = np.broadcast_to(thresholds, probabilities.shape)
+        predicted = ";".join(name for name, p, t in zip(class_names, probabilities, limits) if p > t)
+    else:
+        predicted = class_names[int(np.argmax(probabilities))]
+    path = os.pathsep.join(dataset.items[index]) if dataset.items else ""
+    return [dataset.ids[index], path, predicted] + [f"{p:.6f}" for p in probabilities]

@@ -1,0 +1,193 @@
+"""protkit.plots: composite numerics, one figure of each kind on tiny synthetic data, save."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from protkit import plots  # noqa: E402
+from protkit.data import Dataset, Normalizer  # noqa: E402
+from protkit.data.synthetic import HPA_CHANNEL_COLORS, SYNTHETIC_CLASSES, make_cells  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cells():
+    images, labels = make_cells(n=40, image_size=32)
+    return Dataset.from_arrays(images, labels, class_names=SYNTHETIC_CLASSES, channel_names=HPA_CHANNEL_COLORS)
+
+
+@pytest.fixture(scope="module")
+def single_label():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 4000, (12, 16, 16, 3), dtype=np.uint16)
+    return Dataset.from_arrays(images, np.arange(12) % 3, class_names=["G1", "S", "G2"],
+                               channel_names=["Ch3", "Ch4", "Ch6"])
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def ramp(channels, lit, dtype=np.uint8):
+    """An image whose channel `lit` rises from 0 to full scale left to right; the others are 0."""
+    image = np.zeros((8, 16, channels), dtype)
+    image[..., lit] = np.linspace(0, np.iinfo(dtype).max, 16).astype(dtype)[None, :]
+    return image
+
+
+# ---------------------------------------------------------------------- composite
+def test_pure_red_channel_is_red_where_brightest():
+    rgb = plots.channel_composite(ramp(4, 0))
+    assert rgb.shape == (8, 16, 3) and rgb.dtype == np.float32
+    np.testing.assert_allclose(rgb[0, -1], [1.0, 0.0, 0.0])
+    assert np.all(rgb[..., 1:] == 0)
+    assert rgb[0, 0, 0] == 0 and 0 < rgb[0, 8, 0] < 1
+
+
+@pytest.mark.parametrize("lit, expected", [(0, (1, 0, 0)), (1, (0, 1, 0)), (2, (0, 0, 1)), (3, (1, 1, 0))])
+def test_four_channels_take_the_hpa_colours(lit, expected):
+    np.testing.assert_allclose(plots.channel_composite(ramp(4, lit))[3, -1], expected)
+
+
+def test_one_channel_is_gray_and_2d_images_are_accepted():
+    image = np.random.default_rng(1).integers(0, 65535, (10, 12), dtype=np.uint16)
+    rgb = plots.channel_composite(image)
+    assert rgb.shape == (10, 12, 3)
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 1])
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+    assert rgb.min() == 0 and rgb.max() == 1
+
+
+def test_channels_add_up_and_clip():
+    image = ramp(4, 0)
+    image[..., 1] = image[..., 0]
+    np.testing.assert_allclose(plots.channel_composite(image)[0, -1], [1.0, 1.0, 0.0])
+    both = ramp(2, 0)
+    both[..., 1] = both[..., 0]
+    np.testing.assert_allclose(plots.channel_composite(both)[0, -1], [1.0, 1.0, 1.0])  # green + magenta
+
+
+def test_other_channel_counts_get_distinct_colours():
+    tips = [tuple(plots.channel_composite(ramp(3, lit))[0, -1]) for lit in range(3)]
+    assert len(set(tips)) == 3
+
+
+def test_custom_colours_fixed_normalizer_and_no_normalizer():
+    image = ramp(2, 1)
+    rgb = plots.channel_composite(image, colors=["red", (0.0, 0.0, 1.0)], normalizer="fixed")
+    np.testing.assert_allclose(rgb[0, -1], [0, 0, 1])
+    np.testing.assert_allclose(rgb[0, :, 2], image[0, :, 1] / 255, rtol=1e-6)
+    raw = np.full((4, 4, 1), 0.25, np.float32)
+    np.testing.assert_allclose(plots.channel_composite(raw, normalizer=None), 0.25)
+    with pytest.raises(ValueError, match="one colour per channel"):
+        plots.channel_composite(image, colors=["red"])
+    with pytest.raises(ValueError, match="image.shape"):
+        plots.channel_composite(np.zeros((2, 3, 4, 5)))
+
+
+# ---------------------------------------------------------------------- figures
+def test_class_balance_multi_label_sorted_and_annotated(cells):
+    fig = plots.class_balance(cells)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert "carrying the label" in ax.get_xlabel()
+    widths = [bar.get_width() for bar in ax.patches]
+    assert widths == sorted(widths) and widths[-1] == cells.labels.sum(axis=0).max()
+    assert ax.get_yticklabels()[-1].get_text() == cells.class_counts().idxmax()
+    assert {text.get_text().split()[0] for text in ax.texts} == {str(int(w)) for w in widths}
+
+
+def test_class_balance_single_label_counts_and_given_axes(single_label):
+    assert plots.class_balance(single_label).axes[0].get_xlabel() == "images"
+    fig, ax = plt.subplots()
+    assert plots.class_balance(pd.Series({"a": 3, "b": 30}), ax=ax, title="mine") is fig
+    assert ax.get_title() == "mine" and [bar.get_width() for bar in ax.patches] == [3, 30]
+    assert "10x" in plots.class_balance({"a": 3, "b": 30}).axes[0].get_title()
+    with pytest.raises(ValueError, match="unlabelled"):
+        plots.class_balance(Dataset.from_arrays(np.zeros((2, 4, 4, 1))))
+
+
+def test_sample_grid_has_one_tile_per_class_and_example(cells, single_label):
+    fig = plots.sample_grid(cells, per_class=3)
+    assert isinstance(fig, Figure) and len(fig.axes) == len(SYNTHETIC_CLASSES) * 3
+    assert fig.axes[0].get_ylabel().startswith(SYNTHETIC_CLASSES[0])
+    assert "carrying the label" in fig._suptitle.get_text()
+    assert len(plots.sample_grid(single_label, per_class=2, channel="Ch4").axes) == 3 * 2
+    fig = plots.sample_grid(cells, per_class=2, classes=["Nucleoli"], normalizer="dataset")
+    assert len(fig.axes) == 2 and fig.axes[0].images[0].get_array().shape == (32, 32, 3)
+    assert len(plots.sample_grid(Dataset.from_arrays(np.zeros((3, 4, 4, 1))), per_class=5).axes) == 5
+    with pytest.raises(ValueError, match="unknown channel"):
+        plots.sample_grid(cells, channel="purple")
+
+
+def test_raw_vs_inverted_and_channel_panels(cells, single_label):
+    fig = plots.raw_vs_inverted(single_label.read(0), channel="Ch4", channel_names=single_label.channel_names)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4  # two images, two colourbars
+    raw, inverted = (ax.images[0] for ax in fig.axes[:2])
+    assert raw.get_cmap().name == "gray" and inverted.get_cmap().name == "gray_r"
+    np.testing.assert_array_equal(raw.get_array(), single_label.read(0)[..., 1])
+    fig = plots.channel_panels(cells.read(0), cells.channel_names)
+    assert isinstance(fig, Figure) and len(fig.axes) == 5
+    assert fig.axes[-1].images[0].get_array().shape == (32, 32, 3)
+    assert len(plots.channel_panels(single_label.read(0), normalizer="fixed").axes) == 4
+
+
+def test_normalization_comparison_shares_one_scale(single_label):
+    fig = plots.normalization_comparison(single_label, channel="Ch4")
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3 + 1
+    assert all(ax.images[0].get_clim() == (0, 1) for ax in fig.axes[:-1])
+    fitted = Normalizer("dataset").fit(single_label)
+    assert len(plots.normalization_comparison(single_label, indices=[0], modes=[fitted]).axes) == 2
+
+
+def test_learning_curves_from_dict_and_dataframe():
+    logs = {"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.7, 0.8], "accuracy": [0.3, 0.6, 0.8],
+            "val_accuracy": [0.2, 0.5, 0.7], "learning_rate": [1e-3] * 3}
+    fig = plots.learning_curves(logs)
+    assert isinstance(fig, Figure) and [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    loss = fig.axes[0]
+    assert [line.get_label() for line in loss.lines][:2] == ["train", "validation"]
+    assert loss.lines[2].get_xdata()[0] == 2  # best validation loss at epoch 2 (counted from 1)
+    frame = pd.DataFrame(logs).assign(epoch=[0, 1, 2])
+    assert len(plots.learning_curves(frame, metrics=["loss"]).axes) == 1
+    with pytest.raises(ValueError, match="not in the history"):
+        plots.learning_curves(logs, metrics=["auc"])
+
+
+def test_confusion_matrix_rows_sum_to_one():
+    cm = np.array([[8, 2, 0], [1, 9, 0], [0, 0, 0]])
+    fig = plots.confusion_matrix(cm, ["a", "b", "c"])
+    assert isinstance(fig, Figure) and len(fig.axes) == 2  # heatmap + colourbar
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "true" and ax.get_xlabel() == "predicted"
+    shown = np.ma.filled(ax.collections[0].get_array(), np.nan).reshape(3, 3)
+    np.testing.assert_allclose(shown[:2].sum(axis=1), 1.0)
+    assert np.isnan(shown[2]).all()  # a class without items stays blank
+    assert "0.80" in {text.get_text().split()[0] for text in ax.texts}
+    counts = plots.confusion_matrix(cm, ["a", "b", "c"], normalize=False).axes[0]
+    assert counts.collections[0].get_array().max() == 9
+    with pytest.raises(ValueError, match="cm.shape"):
+        plots.confusion_matrix(cm, ["a", "b"])
+
+
+# ---------------------------------------------------------------------- save
+def test_save_writes_png_and_refuses_to_overwrite(tmp_path):
+    fig = plots.class_balance({"a": 1, "b": 2})
+    path = tmp_path / "figures" / "balance.png"
+    assert plots.save(fig, path) == path
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = path.stat().st_size
+    with pytest.raises(FileExistsError, match="balance.png"):
+        plots.save(fig, path)
+    assert path.stat().st_size == before
+    plots.save(plots.class_balance({"a": 1, "b": 2, "c": 3}), path, overwrite=True, close=True)
+    assert path.stat().st_size != before
+    with pytest.raises(ValueError, match="PNG"):
+        plots.save(fig, tmp_path / "balance.jpg")
