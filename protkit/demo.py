@@ -66,7 +66,7 @@ def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
                             filters=(32, 64, 128), hidden_units=128, dropout=0.3)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   metrics=[keras.metrics.F1Score(average="macro", threshold=0.5, name="macro_f1")])
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2 if verbose else 0,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False, verbose=2 if verbose else 0,
                         callbacks=[keras.callbacks.CSVLogger(str(run_dir / "history.csv"))])
     model.save(run_dir / "model.keras")
 

@@ -1,0 +1,171 @@
+"""Training, evaluation and prediction end to end: API and CLI, synthetic and real data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import HEP2, IFC, requires
+from protkit.cli import main
+from protkit.data import Dataset
+from protkit.data.synthetic import HPA_CHANNEL_COLORS, SYNTHETIC_CLASSES, make_cells, write_hpa_layout
+from protkit.training import balanced_class_weight, train
+
+
+@pytest.fixture(scope="module")
+def synthetic_folder(tmp_path_factory):
+    images, labels = make_cells(96, image_size=32, seed=3)
+    folder = tmp_path_factory.mktemp("synthetic") / "hpa"
+    write_hpa_layout(images, labels, folder, class_names=SYNTHETIC_CLASSES)
+    (folder / "classes.txt").write_text("\n".join(SYNTHETIC_CLASSES) + "\n")
+    return folder
+
+
+def _hpa_args(folder):
+    return [str(folder), "--labels", str(folder / "train.csv"), "--channels", ",".join(HPA_CHANNEL_COLORS),
+            "--class-names", str(folder / "classes.txt")]
+
+
+def test_train_api_without_run_dir_single_label():
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 16, 16, 2)).astype(np.float32)
+    labels = np.arange(40) % 2
+    images[labels == 1, 4:12, 4:12, 0] += 2.0  # a learnable bright square
+    ds = Dataset.from_arrays(images, labels=labels, class_names=["dim", "bright"])
+    result = train(ds, model="cnn", epochs=2, image_size=16, batch_size=8, verbose=0,
+                   model_kwargs={"filters": (8,), "hidden_units": 8})
+    assert result.run_dir is None
+    assert {"loss", "val_balanced_accuracy", "val_macro_f1"} <= set(result.history)
+    assert set(result.metrics["validation"]) >= {"accuracy", "balanced_accuracy", "macro_f1", "confusion_matrix"}
+    assert "stratified" in result.metrics["protocol"]["split"]
+
+
+def test_balanced_class_weight():
+    weights = balanced_class_weight(np.array([0, 0, 0, 1]), 3)
+    assert weights[1] == pytest.approx(3 * weights[0]) and weights[2] == 1.0
+
+
+def test_cli_multilabel_train_evaluate_predict(tmp_path, synthetic_folder, capsys):
+    run = tmp_path / "run"
+    code = main(["train", *_hpa_args(synthetic_folder), "--model", "fast_spec_cnn", "--epochs", "1",
+                 "--image-size", "32", "--out", str(run), "--quiet"])
+    assert code == 0
+    for name in ("model.keras", "config.json", "history.csv", "metrics.json", "split.csv", "learning_curves.png"):
+        assert (run / name).exists(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["task"] == "multi_label" and config["class_names"] == list(SYNTHETIC_CLASSES)
+    assert config["channel_names"] == list(HPA_CHANNEL_COLORS) and len(config["thresholds"]) == 10
+    history = pd.read_csv(run / "history.csv")
+    assert {"val_macro_f1", "val_exact_match_accuracy", "val_elementwise_accuracy"} <= set(history.columns)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "elementwise accuracy" in metrics["protocol"]["metrics"].replace("_", " ")
+
+    # evaluate and predict take only DATA: channels, pattern and columns come from the run.
+    assert main(["evaluate", str(run), str(synthetic_folder), "--labels", str(synthetic_folder / "train.csv"),
+                 "--class-names", str(synthetic_folder / "classes.txt"), "--out", str(tmp_path / "m.json")]) == 0
+    evaluated = json.loads((tmp_path / "m.json").read_text())
+    assert {"macro_f1", "exact_match_accuracy", "elementwise_accuracy"} <= set(evaluated)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(run), str(synthetic_folder), "--labels", str(synthetic_folder / "train.csv"),
+                 "--class-names", str(synthetic_folder / "classes.txt"), "--out", str(out)]) == 0
+    predictions = pd.read_csv(out, keep_default_na=False)
+    assert len(predictions) == 96
+    assert list(predictions.columns[:3]) == ["id", "path", "predicted"]
+    assert [c for c in predictions.columns if c.startswith("prob_")] == [f"prob_{c}" for c in SYNTHETIC_CLASSES]
+    # Outputs are never overwritten silently.
+    assert main(["predict", str(run), str(synthetic_folder), "--labels", str(synthetic_folder / "train.csv"),
+                 "--out", str(out)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert main(["train", *_hpa_args(synthetic_folder), "--model", "cnn", "--epochs", "1", "--out", str(run)]) == 2
+
+
+def test_predict_wrong_channel_count_is_a_clear_error(tmp_path, synthetic_folder, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *_hpa_args(synthetic_folder), "--model", "cnn", "--epochs", "1", "--image-size", "32",
+                 "--out", str(run), "--quiet"]) == 0
+    from conftest import write_png
+
+    gray = tmp_path / "gray"
+    for i in range(3):
+        write_png(gray / f"{i}.png", np.zeros((32, 32), np.uint8))
+    capsys.readouterr()
+    assert main(["predict", str(run), str(gray), "--channels", "x", "--out", str(tmp_path / "p.csv")]) == 2
+    assert "none named <stem>_<channel>" in capsys.readouterr().err
+    from protkit.inference import load_run, predict_run
+    from protkit.data import ImageReadError
+
+    with pytest.raises(ImageReadError, match=r"0\.png: expected 4 channel\(s\), the file\(s\) hold 1 "
+                                             r"\(the run was trained on red, green, blue, yellow\)"):
+        predict_run(load_run(run), Dataset.from_folder(gray), tmp_path / "p.csv", progress=False)
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.csv.partial").exists()
+    result = predict_run(load_run(run), Dataset.from_folder(gray), tmp_path / "p.csv", skip_bad=True, progress=False)
+    assert result["written"] == 0 and len(result["skipped"]) == 3
+
+
+@requires(HEP2)
+def test_cli_on_real_hep2_csv_subset(tmp_path):
+    table = pd.read_csv(HEP2 / "training_labels.csv")
+    subset = table.groupby("Image class").head(25)
+    csv = tmp_path / "subset.csv"
+    subset.to_csv(csv, index=False)
+    run = tmp_path / "hep2"
+    args = [str(HEP2 / "training"), "--labels", str(csv), "--id-column", "Image ID", "--label-column",
+            "Image class", "--pattern", "{id:05d}.png"]
+    assert main(["train", *args, "--model", "plcnn", "--epochs", "1", "--image-size", "32", "--out", str(run),
+                 "--quiet"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["channel_names"] == ["ch0"] and config["task"] == "single_label"
+    assert (run / "confusion_matrix.png").exists()
+    val = pd.read_csv(HEP2 / "validation_labels.csv").groupby("Image class").head(5)
+    val.to_csv(tmp_path / "val.csv", index=False)
+    assert main(["evaluate", str(run), str(HEP2 / "validation"), "--labels", str(tmp_path / "val.csv"),
+                 "--out", str(tmp_path / "val.json")]) == 0
+    assert json.loads((tmp_path / "val.json").read_text())["protocol"]["items"] == 30
+
+
+@requires(IFC)
+def test_cli_on_real_ifc_with_channels_and_groups(tmp_path):
+    run = tmp_path / "ifc"
+    # Group by cell number blocks so that the split is grouped (the three file prefixes are too few).
+    assert main(["train", str(IFC), "--channels", "Ch3,Ch4,Ch6", "--group-by", r"regex:_(\d\d)\d_Ch",
+                 "--model", "cnn", "--epochs", "1", "--image-size", "40", "--out", str(run), "--quiet"]) == 0
+    split = pd.read_csv(run / "split.csv")
+    split["group"] = split["id"].str.extract(r"_(\d\d)\d$")[0]
+    assert split.groupby("group")["part"].nunique().max() == 1  # no group in two parts
+    config = json.loads((run / "config.json").read_text())
+    assert config["groups"] is True and "grouped" in json.loads((run / "metrics.json").read_text())["protocol"]["split"]
+
+
+def test_interrupted_run_resumes_after_kill(tmp_path, synthetic_folder):
+    run = tmp_path / "resumable"
+    command = [sys.executable, "-m", "protkit.cli", "train", *_hpa_args(synthetic_folder), "--model", "cnn",
+               "--epochs", "8", "--image-size", "32", "--batch-size", "8", "--out", str(run), "--quiet"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    history = run / "history.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if history.exists() and len(history.read_text().strip().splitlines()) >= 3:  # header + 2 epochs
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, process.stdout.read().decode()[-2000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    logged_before = len(pd.read_csv(history))
+    assert json.loads((run / "config.json").read_text())["status"] == "running"
+    assert not (run / "model.keras").exists()
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "resuming the interrupted run" in again.stdout
+    epochs = pd.read_csv(history)["epoch"].tolist()
+    assert epochs[-1] == 7
+    resumed_from = epochs[logged_before] if len(epochs) > logged_before else 8
+    assert resumed_from >= logged_before - 1  # at most one epoch lost
+    assert json.loads((run / "config.json").read_text())["status"] == "complete"
