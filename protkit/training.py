@@ -202,13 +202,12 @@ def train(
         run_dir, resuming = _prepare_run_dir(out, settings, overwrite)
     keras.utils.set_random_seed(seed)
     normalizer = Normalizer(normalization).fit(dataset, train_idx, seed=seed)
-    cache = _fits_in_memory(len(dataset), height, width, len(settings["channel_names"]))
     augmentation = classical_augmentation(seed=seed) if augment is True else (augment or None)
     common = dict(image_size=(height, width), normalizer=normalizer)
     train_ds = make_pipeline(dataset, train_idx, batch_size=settings["batch_size"], shuffle=True, seed=seed,
-                             augment=augmentation, cache=cache, **common)
-    val_ds = make_pipeline(dataset, val_idx, batch_size=64, cache=cache, **common)
-    val_images = make_pipeline(dataset, val_idx, batch_size=64, labels=False, cache=cache, **common)
+                             augment=augmentation, **common)
+    val_ds = make_pipeline(dataset, val_idx, batch_size=64, **common)
+    val_images = make_pipeline(dataset, val_idx, batch_size=64, labels=False, **common)
 
     network = build_model(settings["model"], (height, width, len(settings["channel_names"])), dataset.num_classes,
                           task=task, preset=preset, **(model_kwargs or {}))
@@ -314,10 +313,6 @@ def _channel_names(dataset):
         return list(dataset.channel_names)
     channels = dataset.read(0).shape[-1]
     return [f"ch{i}" for i in range(channels)]
-
-
-def _fits_in_memory(n, height, width, channels, budget_bytes=2 * 1024**3):
-    return n * height * width * channels * 4 < budget_bytes
 
 
 def _version():
