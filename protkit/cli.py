@@ -43,6 +43,9 @@ def add_data_options(parser):
     group.add_argument("--class-names", metavar="FILE|A,B,C",
                        help='class names in index order: a text file (one per line), a comma list, or "hpa" '
                             '(the 28 Human Protein Atlas classes)')
+    group.add_argument("--multi-label", action="store_true",
+                       help="read the label column as multi-label even if every row holds one label "
+                            "(detected automatically when any row holds several)")
     group.add_argument("--group-by", metavar="SPEC",
                        help='groups for leakage-free splits: "column:NAME" (CSV column) or "regex:PATTERN" '
                             '(first capture group of the file name, e.g. "regex:^(CP\\d+)_")')
@@ -82,6 +85,7 @@ def dataset_from_args(args, allow_empty=False):
             args.labels, image_dir=args.data, id_column=args.id_column or "Id",
             label_column=args.label_column or "Target",
             pattern=pattern, channels=args.channels, class_names=class_names, group_column=group_column,
+            multi_label=True if args.multi_label else None,
             skip_bad=args.skip_bad, allow_empty=allow_empty)
     else:
         if args.pattern:
@@ -131,6 +135,7 @@ def _apply_run_defaults(args, config):
     if args.channels is None and source.get("channels"):
         args.channels = list(source["channels"])
     if args.labels:
+        args.multi_label = args.multi_label or config.get("task") == "multi_label"
         args.id_column = args.id_column or source.get("id_column")
         args.label_column = args.label_column or source.get("label_column")
         args.pattern = args.pattern or source.get("pattern")

@@ -43,3 +43,15 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     command = "PROTKIT_FAST=1 python -m pytest --nbmake"
     assert command in readme and command in ci
+
+
+def test_public_api_reexports_and_light_import():
+    import subprocess
+    import sys
+
+    code = ("import sys, protkit; assert 'tensorflow' not in sys.modules, 'import protkit loaded TensorFlow'; "
+            "names = [n for n in protkit.__all__ if n != '__version__']; "
+            "missing = [n for n in names if not callable(getattr(protkit, n))]; "
+            "assert not missing, missing; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -123,7 +123,7 @@ class Dataset:
 
     @property
     def task(self):
-        """"single_label", "multi_label", or None for unlabelled data."""
+        """The task the labels define: "single_label", "multi_label", or None (unlabelled)."""
         if self.labels is None:
             return None
         return MULTI_LABEL if self.labels.ndim == 2 else SINGLE_LABEL
@@ -164,12 +164,6 @@ class Dataset:
         else:
             counts = np.bincount(self.labels, minlength=self.num_classes)
         return pd.Series(counts.astype("int64"), index=list(self.class_names), name="items")
-
-    def stratify_labels(self):
-        """Labels in the form the split functions take (class indices or multi-hot rows)."""
-        if self.labels is None:
-            raise ValueError("this dataset has no labels to stratify on")
-        return self.labels
 
     # ------------------------------------------------------------------ pixels
     def read(self, index):
