@@ -40,3 +40,18 @@ def write_json(path, data):
             os.unlink(temporary)
         raise
     return path
+
+
+def markdown_table(frame, digits=3):
+    """A pandas DataFrame as a GitHub-flavoured Markdown table (index as the first column)."""
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    header = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
+    rows = [[cell(index)] + [cell(v) for v in row] for index, row in zip(frame.index, frame.itertuples(index=False))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

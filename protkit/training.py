@@ -41,13 +41,24 @@ _RESUME_KEYS = ("model", "preset", "task", "class_names", "channel_names", "imag
 
 @dataclass
 class TrainResult:
-    """What `train` returns: the model, its Keras history logs, the run config and the split."""
+    """What `train` returns.
+
+    Attributes:
+        model: the trained Keras model.
+        history: per-epoch logs (training and validation metrics).
+        config: the run config (what `config.json` holds).
+        split: indices of the "train", "validation" and "test" items.
+        metrics: validation (and test) metrics with their protocol.
+        probabilities: predicted probabilities for "validation" (and "test") items, in split order.
+        run_dir: the run folder, or None.
+    """
 
     model: object
     history: dict
     config: dict
     split: dict
     metrics: dict
+    probabilities: dict
     run_dir: pathlib.Path | None
 
 
@@ -253,11 +264,13 @@ def train(
     results = {"validation": metrics_lib.evaluate_predictions(
         dataset.labels[val_idx], val_prob, task, class_names=dataset.class_names,
         thresholds=thresholds if thresholds is not None else 0.5)}
+    probabilities = {"validation": val_prob}
     if len(test_idx):
         test_prob = network.predict(make_pipeline(dataset, test_idx, batch_size=64, labels=False, **common), verbose=0)
         results["test"] = metrics_lib.evaluate_predictions(
             dataset.labels[test_idx], test_prob, task, class_names=dataset.class_names,
             thresholds=thresholds if thresholds is not None else 0.5)
+        probabilities["test"] = test_prob
     split = {"train": train_idx, "validation": val_idx, "test": test_idx}
     results["protocol"] = protocol(dataset, split, seed, thresholds is not None)
     results["training_minutes"] = round(minutes, 3)
@@ -277,7 +290,7 @@ def train(
         import matplotlib.pyplot as plt
 
         plt.close("all")
-    return TrainResult(network, history.history, config or settings, split, results, run_dir)
+    return TrainResult(network, history.history, config or settings, split, results, probabilities, run_dir)
 
 
 def protocol(dataset, split, seed, tuned_thresholds):

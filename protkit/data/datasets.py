@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import collections
 import os
-import re
-import string
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -31,7 +29,10 @@ import numpy as np
 import pandas as pd
 
 from protkit.data import readers
+from protkit.data.sources import DataError, _raise_or_skip, _short, channel_files_by_id, csv_fields, folder_fields
 from protkit.data.splits import groups_from_regex
+
+__all__ = ["HPA_CLASSES", "MULTI_LABEL", "SINGLE_LABEL", "DataError", "Dataset", "channel_files_by_id"]
 
 # Human Protein Atlas (Kaggle 2018) class names, index order of its `Target` column.
 HPA_CLASSES = (
@@ -44,28 +45,6 @@ HPA_CLASSES = (
 )
 SINGLE_LABEL = "single_label"
 MULTI_LABEL = "multi_label"
-_SHOWN_PROBLEMS = 10
-
-
-class DataError(ValueError):
-    """The data on disk does not match what was asked for; the message lists the problems."""
-
-    def __init__(self, message, problems=()):
-        self.problems = list(problems)
-        if self.problems:
-            shown = "\n".join(f"  - {where}: {why}" for where, why in self.problems[:_SHOWN_PROBLEMS])
-            more = len(self.problems) - _SHOWN_PROBLEMS
-            message = f"{message}\n{shown}" + (f"\n  ... and {more} more" if more > 0 else "")
-        super().__init__(message)
-
-
-def _raise_or_skip(problems, skip_bad, what):
-    if problems and not skip_bad:
-        raise DataError(
-            f"{len(problems)} problem(s) while reading {what}; fix them or pass skip_bad=True "
-            f"(--skip-bad) to leave those items out (they are counted and reported)",
-            problems,
-        )
 
 
 @dataclass(eq=False)
@@ -377,83 +356,8 @@ class Dataset:
             FileNotFoundError: if ``root`` does not exist.
             DataError: empty folder, a channel that no file carries, missing channel files...
         """
-        root = os.fspath(root)
-        if not os.path.isdir(root):
-            raise FileNotFoundError(f"{root}: folder not found")
-        entries = sorted(os.listdir(root))
-        subfolders = [e for e in entries if os.path.isdir(os.path.join(root, e)) and not e.startswith(".")]
-        loose_images = [e for e in entries if readers.is_image_file(e) and os.path.isfile(os.path.join(root, e))]
-        ignored = collections.Counter()
-        class_folders = [d for d in subfolders if any(readers.is_image_file(f) for f in os.listdir(os.path.join(root, d)))]
-        if class_folders and loose_images:
-            raise DataError(
-                f"{root}: holds both images ({len(loose_images)}) and class subfolders "
-                f"({', '.join(class_folders[:5])}); expected one or the other"
-            )
-        labelled = bool(class_folders)
-        if class_names is not None:
-            if not labelled:
-                raise DataError(f"{root}: class_names given but the folder has no class subfolders")
-            unknown = sorted(set(class_folders) - set(class_names))
-            if unknown:
-                raise DataError(f"{root}: subfolders {unknown} are not among class_names {list(class_names)}")
-            class_names = list(class_names)
-        else:
-            class_names = class_folders
-        folders = [(name, os.path.join(root, name)) for name in class_names] if labelled else [(None, root)]
-
-        items, labels, ids, problems = [], [], [], []
-        found_channels = collections.Counter()
-        for class_index, (class_name, folder) in enumerate(folders):
-            files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-            images = [f for f in files if readers.is_image_file(f)]
-            others = [f for f in files if not readers.is_image_file(f) and os.path.isfile(os.path.join(folder, f))]
-            if others:
-                ignored["not an image file (by extension)"] += len(others)
-            if channels is None:
-                for name in images:
-                    items.append((os.path.join(folder, name),))
-                    ids.append(os.path.splitext(name)[0] if not labelled else f"{class_name}/{os.path.splitext(name)[0]}")
-                    labels.append(class_index)
-                continue
-            grouped, unmatched, seen = _group_channel_files(images, channels)
-            found_channels.update(seen)
-            if unmatched:
-                ignored["file name has no requested channel suffix"] += len(unmatched)
-            for stem, by_channel in grouped.items():
-                missing = [c for c in channels if c not in by_channel]
-                if missing:
-                    expected = ", ".join(f"{stem}_{c}.<ext>" for c in missing)
-                    problems.append((os.path.join(folder, stem), f"missing channel file(s) {expected}"))
-                    continue
-                items.append(tuple(os.path.join(folder, by_channel[c]) for c in channels))
-                ids.append(stem if not labelled else f"{class_name}/{stem}")
-                labels.append(class_index)
-
-        if channels is not None:
-            absent = [c for c in channels if not found_channels[c]]
-            if absent and (items or problems or found_channels):
-                raise DataError(
-                    f"{root}: channel(s) {absent} not present in any file name; channels found: "
-                    f"{sorted(found_channels) or 'none'} (files must be named <stem>_<channel>.<ext>)"
-                )
-        if channels is not None and not items and not problems and (loose_images or labelled):
-            raise DataError(f"{root}: image files found, but none named <stem>_<channel>.<ext> for the channels "
-                            f"{list(channels)}; leave out --channels for one file per item")
-        _raise_or_skip(problems, skip_bad, root)
-        if not items and not allow_empty:
-            raise DataError(f"{root}: no images found (looked for {', '.join(readers.IMAGE_EXTENSIONS)}"
-                            f"{' in class subfolders' if labelled else ''})")
-        return cls(
-            items=items,
-            labels=np.asarray(labels, dtype=np.int64) if labelled else None,
-            class_names=list(class_names) if labelled else [],
-            channel_names=list(channels) if channels is not None else None,
-            ids=ids,
-            skipped=problems,
-            ignored=dict(ignored),
-            source={"kind": "folder", "root": os.path.abspath(root), "channels": channels},
-        )
+        return cls(**folder_fields(root, channels=channels, class_names=class_names, skip_bad=skip_bad,
+                                   allow_empty=allow_empty))
 
     @classmethod
     def from_csv(
@@ -493,179 +397,7 @@ class Dataset:
             skip_bad: leave out (and list) rows whose files are missing instead of raising.
             allow_empty: return an empty dataset instead of raising (used by `inspect`).
         """
-        csv_path = os.fspath(csv_path)
-        if not os.path.isfile(csv_path):
-            raise FileNotFoundError(f"{csv_path}: label file not found")
-        image_dir = os.fspath(image_dir) if image_dir is not None else os.path.dirname(os.path.abspath(csv_path))
-        if not os.path.isdir(image_dir):
-            raise FileNotFoundError(f"{image_dir}: image folder not found")
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-        needed = [c for c in (id_column, label_column, group_column) if c is not None]
-        absent = [c for c in needed if c not in table.columns]
-        if absent:
-            raise DataError(f"{csv_path}: column(s) {absent} not found; columns are {list(table.columns)}")
-        fields = {name for _, name, _, _ in string.Formatter().parse(pattern) if name}
-        if "id" not in fields:
-            raise ValueError(f"pattern must contain {{id}}. Received: pattern={pattern!r}")
-        if ("channel" in fields) != (channels is not None):
-            raise ValueError(
-                f"use {{channel}} in the pattern exactly when channels are given. "
-                f"Received: pattern={pattern!r}, channels={channels}"
-            )
-
-        labels, class_names, label_problems = _parse_label_column(
-            table, label_column, class_names, multi_label, label_separator)
-        ids = table[id_column].str.strip().tolist()
-        existing = set(os.listdir(image_dir))
-        items, keep = [], []
-        problems = [(f"{csv_path} row {row + 2}", why) for row, why in label_problems]
-        bad_rows = {row for row, _ in label_problems}
-        channel_list = list(channels) if channels is not None else [None]
-        for row, item_id in enumerate(ids):
-            if row in bad_rows:
-                continue
-            names = [_format_pattern(pattern, item_id, channel, csv_path) for channel in channel_list]
-            missing = [name for name in names if name not in existing and not os.path.isfile(os.path.join(image_dir, name))]
-            if missing:
-                why = f"file for id {item_id!r} (CSV row {row + 2}) not found"
-                if len(names) > 1:
-                    absent = [c for c, name in zip(channel_list, names) if name in missing]
-                    why = (f"{len(missing)} of {len(names)} channel files for id {item_id!r} (CSV row {row + 2}) "
-                           f"not found: {', '.join(absent)}")
-                problems.append((os.path.join(image_dir, missing[0]), why))
-                continue
-            items.append(tuple(os.path.join(image_dir, name) for name in names))
-            keep.append(row)
-        problems.sort(key=lambda p: p[0])
-        _raise_or_skip(problems, skip_bad, csv_path)
-        if not items and not allow_empty:
-            raise DataError(f"{csv_path}: no item has its image file(s) in {image_dir}", problems)
-        keep = np.asarray(keep, dtype=np.int64)
-        return cls(
-            items=items,
-            labels=None if labels is None else labels[keep],
-            class_names=class_names,
-            channel_names=list(channels) if channels is not None else None,
-            ids=[ids[i] for i in keep],
-            groups=None if group_column is None else table[group_column].to_numpy()[keep],
-            skipped=problems,
-            source={"kind": "csv", "csv": os.path.abspath(csv_path), "image_dir": os.path.abspath(image_dir),
-                    "id_column": id_column, "label_column": label_column, "pattern": pattern,
-                    "channels": channels, "rows": len(table),
-                    "rows_per_class": None if labels is None else _counts(labels, class_names)},
-        )
-
-
-# ---------------------------------------------------------------------- helpers
-def _group_channel_files(file_names, channels):
-    """Group ``<stem>_<channel>.<ext>`` names by stem.
-
-    Returns (grouped {stem: {channel: file}}, unmatched names, Counter of channel suffixes seen).
-    """
-    grouped = collections.defaultdict(dict)
-    unmatched = []
-    seen = collections.Counter()
-    # Longest channel names first, so "Ch10" is not taken for "Ch1" + "0".
-    ordered = sorted(channels, key=len, reverse=True)
-    for name in file_names:
-        stem = os.path.splitext(name)[0]
-        for channel in ordered:
-            suffix = f"_{channel}"
-            if stem.endswith(suffix) and len(stem) > len(suffix):
-                grouped[stem[: -len(suffix)]][channel] = name
-                seen[channel] += 1
-                break
-        else:
-            unmatched.append(name)
-            if "_" in stem:
-                seen[stem.rsplit("_", 1)[1]] += 0  # record the suffix as "seen but not requested"
-    return dict(grouped), unmatched, seen
-
-
-def channel_files_by_id(folder, channels):
-    """Map each stem in ``folder`` to its ``{channel: file path}`` for ``<stem>_<channel>`` files.
-
-    Useful to see which per-channel files exist before building a dataset (e.g. an HPA
-    download where some ids lack a channel).
-    """
-    folder = os.fspath(folder)
-    names = [f for f in sorted(os.listdir(folder)) if readers.is_image_file(f)]
-    grouped, _, _ = _group_channel_files(names, channels)
-    return {stem: {c: os.path.join(folder, f) for c, f in by.items()} for stem, by in grouped.items()}
-
-
-def _format_pattern(pattern, item_id, channel, csv_path):
-    values = {"id": item_id}
-    if channel is not None:
-        values["channel"] = channel
-    try:
-        return pattern.format(**values)
-    except (ValueError, TypeError):
-        pass
-    try:
-        values["id"] = int(item_id)
-    except ValueError:
-        raise DataError(f"{csv_path}: id {item_id!r} cannot fill the pattern {pattern!r} "
-                        f"(the pattern expects a number)") from None
-    return pattern.format(**values)
-
-
-def _parse_label_column(table, label_column, class_names, multi_label, separator):
-    """Parse labels into class indices or multi-hot rows.
-
-    Returns (labels or None, class_names, problems) with problems as (row index, why).
-    """
-    if label_column is None:
-        return None, list(class_names or []), []
-    cells = table[label_column].astype(str).str.strip().tolist()
-    tokens = [cell.split(separator) if cell else [] for cell in cells]
-    if multi_label is None:
-        multi_label = any(len(t) > 1 for t in tokens)
-    if not multi_label:
-        tokens = [[cell] if cell else [] for cell in cells]
-    all_tokens = sorted({tok for row in tokens for tok in row})
-    numeric = bool(all_tokens) and all(re.fullmatch(r"\d+", tok) for tok in all_tokens)
-    if class_names is None:
-        if numeric:
-            class_names = [str(i) for i in range(max(int(t) for t in all_tokens) + 1)]
-        else:
-            class_names = all_tokens
-    class_names = list(class_names)
-    index_of = {name: i for i, name in enumerate(class_names)}
-
-    def to_index(tok):
-        if tok in index_of:
-            return index_of[tok]
-        if numeric and int(tok) < len(class_names):
-            return int(tok)
-        return None
-
-    problems = []
-    if multi_label:
-        labels = np.zeros((len(cells), len(class_names)), dtype=np.int8)
-    else:
-        labels = np.zeros(len(cells), dtype=np.int64)
-    for row, row_tokens in enumerate(tokens):
-        if not row_tokens and not multi_label:
-            problems.append((row, "empty label"))
-            continue
-        for tok in row_tokens:
-            index = to_index(tok)
-            if index is None:
-                problems.append((row, f"unknown label {tok!r}; known: {_short(class_names)}"))
-                break
-            if multi_label:
-                labels[row, index] = 1
-            else:
-                labels[row] = index
-    return labels, class_names, problems
-
-
-def _counts(labels, class_names):
-    counts = labels.sum(axis=0) if labels.ndim == 2 else np.bincount(labels, minlength=len(class_names))
-    return {name: int(count) for name, count in zip(class_names, counts)}
-
-
-def _short(names, limit=12):
-    names = list(names)
-    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+        return cls(**csv_fields(csv_path, image_dir=image_dir, id_column=id_column, label_column=label_column,
+                                pattern=pattern, channels=channels, class_names=class_names,
+                                multi_label=multi_label, label_separator=label_separator,
+                                group_column=group_column, skip_bad=skip_bad, allow_empty=allow_empty))

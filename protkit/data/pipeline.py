@@ -219,6 +219,10 @@ def make_pipeline(
             if repeat:
                 ds = ds.repeat()
             ds = decode(ds.batch(batch_size, drop_remainder=drop_remainder))
+    if not repeat:
+        # unbatch() forgets the length; tell Keras how many batches come, so it does not warn.
+        batches = len(indices) // batch_size if drop_remainder else -(-len(indices) // batch_size)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     if augment is not None:
         apply = _augment_fn(augment)
         if with_labels:
