@@ -191,3 +191,167 @@ def test_save_writes_png_and_refuses_to_overwrite(tmp_path):
     assert path.stat().st_size != before
     with pytest.raises(ValueError, match="PNG"):
         plots.save(fig, tmp_path / "balance.jpg")
+
+
+# ---------------------------------------------------------------------- what the model sees
+def stripes(period, size=32, channels=1):
+    """Vertical stripes: intensity varies along x with the given period in pixels."""
+    x = np.arange(size)
+    row = 0.5 + 0.5 * np.cos(2 * np.pi * x / period)
+    return np.repeat(np.broadcast_to(row, (size, size))[..., None], channels, axis=-1).astype(np.float32)
+
+
+def test_log_spectra_match_numpy_and_find_the_stripe_frequency():
+    image = np.random.default_rng(2).random((16, 16, 2)).astype(np.float32)
+    expected = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(image, axes=(0, 1)), axes=(0, 1))))
+    np.testing.assert_allclose(plots.log_spectra(image)[0], expected, rtol=1e-4, atol=1e-4)
+    spectrum = plots.log_spectra(stripes(8))[0, ..., 0]
+    spectrum[16, 16] = 0  # ignore the mean (zero frequency)
+    row, column = np.unravel_index(np.argmax(spectrum), spectrum.shape)
+    assert row == 16 and abs(column - 16) == 32 // 8  # 1/8 cycles per pixel on the x axis
+    assert plots.log_spectra(np.zeros((3, 8, 8, 5))).shape == (3, 8, 8, 5)
+
+
+def test_spectrum_shows_the_image_and_one_spectrum_per_channel(cells):
+    image = cells.read(0)
+    fig = plots.spectrum(image, channel_names=cells.channel_names)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1 + 4 + 1  # image, 4 spectra, colourbar
+    assert fig.axes[0].images[0].get_array().shape == (32, 32, 3)
+    shown = np.asarray(fig.axes[2].images[0].get_array())
+    np.testing.assert_allclose(shown, plots.log_spectra(image, normalizer="percentile")[0, ..., 1], rtol=1e-5)
+    assert fig.axes[2].get_title() == "spectrum of green"
+    one = plots.spectrum(image, channel="blue", channel_names=cells.channel_names)
+    assert len(one.axes) == 3 and one.axes[0].images[0].get_cmap().name == "gray"
+    with pytest.raises(ValueError, match="unknown channel"):
+        plots.spectrum(image, channel="purple", channel_names=cells.channel_names)
+
+
+def test_mean_spectra_profile_puts_fine_texture_above_smooth_signal():
+    rng = np.random.default_rng(3)
+    fine = rng.random((4, 32, 32, 1)).astype(np.float32)  # pixel-sized speckle: a flat spectrum
+    y, x = np.mgrid[:32, :32]
+    blob = np.exp(-((y - 16) ** 2 + (x - 16) ** 2) / 50.0)[None, ..., None]
+    smooth = (blob + 0.01 * rng.random((5, 32, 32, 1))).astype(np.float32)
+    fig = plots.mean_spectra({"fine": fine, "smooth": smooth, "none": np.zeros((0, 32, 32, 1))})
+    assert isinstance(fig, Figure) and len(fig.axes) == 3 + 1 + 1  # 3 groups, profile, colourbar
+    profile = next(ax for ax in fig.axes if ax.get_title() == "radial profile")
+    (fine_line, smooth_line) = profile.lines
+    assert fine_line.get_label() == "fine (n=4)" and smooth_line.get_label() == "smooth (n=5)"
+    frequency = fine_line.get_xdata()
+    assert frequency[0] > 0 and frequency[-1] == pytest.approx(0.5)
+    near = np.argmin(np.abs(frequency - 0.35))
+    assert fine_line.get_ydata()[near] > smooth_line.get_ydata()[near] + 1
+    with pytest.raises(ValueError, match="one size"):
+        plots.mean_spectra({"a": fine, "b": np.zeros((2, 16, 16, 1))})
+
+
+def test_augmentation_grid_is_reproducible_and_leaves_the_layer_alone():
+    import keras
+
+    from protkit.augment import classical_augmentation
+
+    image = np.random.default_rng(4).integers(0, 255, (24, 24, 5), dtype=np.uint8)
+    augment = classical_augmentation(seed=1)
+    tiles = [np.asarray(ax.images[0].get_array()) for ax in plots.augmentation_grid(image, augment, n=4).axes]
+    assert len(tiles) == 5 and tiles[0].shape == (24, 24, 3)
+    np.testing.assert_allclose(tiles[0], plots.channel_composite(image))
+    assert all(not np.allclose(tile, tiles[0]) for tile in tiles[1:])
+    again = [np.asarray(ax.images[0].get_array()) for ax in plots.augmentation_grid(image, augment, n=4).axes]
+    np.testing.assert_array_equal(np.stack(tiles), np.stack(again))  # same seed, same figure
+    other = [np.asarray(ax.images[0].get_array()) for ax in plots.augmentation_grid(image, augment, 4, seed=1).axes]
+    assert not np.allclose(np.stack(tiles[1:]), np.stack(other[1:]))
+    assert "RandomFlip" in plots.augmentation_grid(image, augment, n=1)._suptitle.get_text()
+    unseeded = keras.layers.RandomRotation(0.5)  # seed=None: random, except in the figure
+    first, second = (np.asarray(plots.augmentation_grid(image, unseeded, n=2).axes[1].images[0].get_array())
+                     for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    assert len(plots.augmentation_grid(image, augment, n=8).axes) == 2 * 7  # 9 tiles on two rows of 7
+
+
+def test_augmentation_grid_with_a_plain_function():
+    image = ramp(2, 0)
+    fig = plots.augmentation_grid(image, lambda batch: batch[:, :, ::-1], n=2)  # mirror left-right
+    flipped = np.asarray(fig.axes[1].images[0].get_array())
+    np.testing.assert_allclose(flipped, plots.channel_composite(image)[:, ::-1])
+    with pytest.raises(ValueError, match="n must be"):
+        plots.augmentation_grid(image, lambda batch: batch, n=0)
+    with pytest.raises(ValueError, match="batch shape"):
+        plots.augmentation_grid(image, lambda batch: batch[:, ::2], n=2)
+
+
+def test_attention_received_averages_queries_and_heads():
+    uniform = np.full((4, 4), 0.25)
+    focused = np.zeros((4, 4))
+    focused[:, 0] = 1.0  # every query attends to key 0
+    scores = np.stack([focused, uniform])[None]  # (1, heads, HW, HW)
+    received = plots.attention_received(scores, (2, 2))
+    np.testing.assert_allclose(received, [[2.5, 0.5], [0.5, 0.5]])
+    assert received.sum() == pytest.approx(4)  # HW: 1 = uniform
+    np.testing.assert_allclose(plots.attention_received(scores, (2, 2), head=1), np.ones((2, 2)))
+    np.testing.assert_allclose(plots.attention_received(focused, (1, 4)), [[4, 0, 0, 0]])
+    with pytest.raises(ValueError, match="grid_shape"):
+        plots.attention_received(scores, (3, 3))
+
+
+def test_attention_map_draws_contours_where_attention_exceeds_uniform(cells):
+    from matplotlib.contour import ContourSet
+
+    scores = np.full((2, 4, 4), 0.1)
+    scores[:, :, 0] = 0.7  # every query attends most to the top-left position: 2.8x uniform
+    fig = plots.attention_map(cells.read(0), scores, (2, 2))
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert ax.images[0].get_array().shape == (32, 32, 3)
+    (contours,) = [c for c in ax.collections if isinstance(c, ContourSet)]
+    assert list(contours.levels) == [2.0]  # 4x and more are above the peak
+    assert "2x uniform" in ax.get_xlabel() and "peak 2.8x" in ax.get_xlabel()
+    fig, ax = plt.subplots()
+    uniform = np.full((1, 2, 4, 4), 0.25)
+    assert plots.attention_map(cells.read(0), uniform, (2, 2), ax=ax, title="cell 0") is fig
+    assert ax.get_title() == "cell 0" and "nowhere reaches 2x" in ax.get_xlabel()
+    assert not [c for c in ax.collections if isinstance(c, ContourSet)]
+
+
+# ---------------------------------------------------------------------- results
+@pytest.fixture(scope="module")
+def predictions():
+    rng = np.random.default_rng(5)
+    y_true = (rng.random((120, 4)) < [0.5, 0.3, 0.1, 0.05]).astype(int)
+    y_prob = np.clip(y_true * [0.7, 0.5, 0.3, 0.0] + 0.4 * rng.random((120, 4)), 0, 1)
+    return y_true, y_prob
+
+
+def test_per_class_bars_sorted_with_macro_line(predictions):
+    from protkit import metrics
+
+    result = metrics.multilabel_metrics(*predictions, class_names=["a", "b", "c", "d"])
+    table = result["per_class"]
+    fig = plots.per_class_bars(table)
+    ax = fig.axes[0]
+    widths = [bar.get_width() for bar in ax.patches]
+    assert widths == sorted(widths)  # best class drawn last, on top
+    np.testing.assert_allclose(sorted(widths), np.sort(table["f1"]))
+    top = ax.get_yticklabels()[-1].get_text()
+    assert top.startswith(table["f1"].idxmax()) and f"(n={table['support'].max()})" in top
+    macro = ax.lines[0].get_xdata()[0]
+    assert macro == pytest.approx(result["macro_f1"])
+    grouped = plots.per_class_bars(metrics.to_jsonable(table), metric=["precision", "recall", "f1"])
+    assert len(grouped.axes[0].patches) == 3 * 4
+    with pytest.raises(ValueError, match="accuracy"):
+        plots.per_class_bars(table, metric="accuracy")
+
+
+def test_accuracy_trap_bars_match_the_table(predictions):
+    from protkit import metrics
+
+    table = metrics.accuracy_trap_table(*predictions, thresholds=0.5)
+    fig = plots.accuracy_trap(table, reference={"paper": 0.9879})
+    ax = fig.axes[0]
+    heights = np.array([bar.get_height() for bar in ax.patches]).reshape(table.shape)
+    np.testing.assert_allclose(heights, table.to_numpy())
+    assert ax.lines[0].get_ydata()[0] == pytest.approx(0.9879)
+    trap = table.loc["all-negative baseline", "elementwise_accuracy"]
+    assert f"{100 * trap:.1f} %" in ax.get_title()
+    assert [text.get_text() for text in ax.get_legend().get_texts()][0] == "model"
+    with pytest.raises(ValueError, match="DataFrame"):
+        plots.accuracy_trap({"model": 1})

@@ -198,7 +198,7 @@ def attention_scores_model(model, layer_name=ATTENTION_LAYER):
             f"Layer {layer_name!r} must be a SpatialAttention layer. Received: {type(layer).__name__}"
         )
     scores = _AttentionScores(layer, name=f"{layer_name}_scores")(layer.input)
-    return keras.Model(model.inputs, scores, name=f"{model.name}_attention_scores")
+    return keras.Model(model.inputs[0] if len(model.inputs) == 1 else model.inputs, scores, name=f"{model.name}_attention_scores")
 
 
 class _AttentionScores(keras.layers.Layer):

@@ -1,0 +1,58 @@
+"""Every figure protkit shows: the notebooks, the CLI and the reports draw the same pictures.
+
+Figure functions return the `matplotlib.figure.Figure` (made with pyplot, so ``plt.show()``
+shows it in a notebook); `save` writes it as a PNG. Image functions take raw images of any
+dtype, (H, W) or (H, W, C), and scale them for display with a `protkit.data.Normalizer` (or
+its mode name: ``"percentile"``, ``"dataset"``, ``"fixed"``), the same choice a model sees.
+No function here picks a matplotlib backend or calls ``plt.show()``.
+
+Modules, all re-exported here (write ``plots.sample_grid``, not ``plots.datasets.sample_grid``):
+
+- `images`: one image: `channel_composite`, `channel_panels`, `raw_vs_inverted`;
+- `datasets`: a whole dataset: `class_balance`, `sample_grid`, `normalization_comparison`;
+- `models`: what a model sees: `augmentation_grid`, `spectrum`, `mean_spectra`, `attention_map`,
+  and their pure NumPy parts `log_spectra`, `attention_received`;
+- `training`: `learning_curves`;
+- `metrics`: results: `confusion_matrix`, `per_class_bars`, `accuracy_trap`;
+- `save`, and the colour constants `HPA_COLORS`, `PALETTE`, `TINTS`.
+
+Importing `protkit.plots` does not import TensorFlow; `augmentation_grid`, `log_spectra`,
+`spectrum` and `mean_spectra` load Keras when called.
+"""
+
+from protkit.plots._common import HPA_COLORS, PALETTE, TINTS, save
+from protkit.plots.datasets import class_balance, normalization_comparison, sample_grid
+from protkit.plots.images import channel_composite, channel_panels, raw_vs_inverted
+from protkit.plots.metrics import accuracy_trap, confusion_matrix, per_class_bars
+from protkit.plots.models import (
+    attention_map,
+    attention_received,
+    augmentation_grid,
+    log_spectra,
+    mean_spectra,
+    spectrum,
+)
+from protkit.plots.training import learning_curves
+
+__all__ = [
+    "HPA_COLORS",
+    "PALETTE",
+    "TINTS",
+    "accuracy_trap",
+    "attention_map",
+    "attention_received",
+    "augmentation_grid",
+    "channel_composite",
+    "channel_panels",
+    "class_balance",
+    "confusion_matrix",
+    "learning_curves",
+    "log_spectra",
+    "mean_spectra",
+    "normalization_comparison",
+    "per_class_bars",
+    "raw_vs_inverted",
+    "sample_grid",
+    "save",
+    "spectrum",
+]

@@ -1,0 +1,139 @@
+"""Shared pieces of `protkit.plots`: channel colours, image scaling, axes helpers and `save`."""
+
+from __future__ import annotations
+
+import pathlib
+
+import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+from protkit.data.normalization import get_normalizer
+from protkit.data.readers import dtype_max
+
+HPA_COLORS = ("red", "green", "blue", "yellow")
+# Additive colours for other channel counts: green/magenta first (readable with red-green
+# colour blindness), then cyan, yellow, red, blue, orange.
+PALETTE = ("green", "magenta", "cyan", "yellow", "red", "blue", "orange")
+# Full-strength additive tints: in matplotlib "green" and "gray" are half-dark (CSS colours).
+TINTS = {"gray": (1.0, 1.0, 1.0), "grey": (1.0, 1.0, 1.0), "white": (1.0, 1.0, 1.0), "red": (1.0, 0.0, 0.0),
+         "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0), "yellow": (1.0, 1.0, 0.0), "magenta": (1.0, 0.0, 1.0),
+         "cyan": (0.0, 1.0, 1.0), "orange": (1.0, 0.5, 0.0)}
+
+
+def save(fig, path, overwrite=False, close=False):
+    """Write a figure as a PNG (120 dpi, white background), never replacing a file by accident.
+
+    Args:
+        fig: the Figure.
+        path: destination ending in ``.png``; missing folders are created.
+        overwrite: replace an existing file.
+        close: close the figure afterwards (scripts that draw many figures).
+
+    Returns:
+        The path written, as a `pathlib.Path`.
+
+    Raises:
+        FileExistsError: the file exists and ``overwrite`` is False.
+        ValueError: the path does not end in ``.png``.
+    """
+    path = pathlib.Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"save writes PNG files; give a path ending in .png. Received: path={str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "wb" if overwrite else "xb") as handle:
+            fig.savefig(handle, format="png", dpi=120, bbox_inches="tight", facecolor="white")
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it") from None
+    if close:
+        plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------- helpers
+def _as_hwc(image):
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return image[..., None]
+    if image.ndim != 3:
+        raise ValueError(f"expected an image of shape (H, W) or (H, W, C). Received: image.shape={image.shape}")
+    return image
+
+
+def _scaled(image, normalizer):
+    """Normalized (H, W, C) float32 in [0, 1]; ``normalizer=None`` takes the values as they are."""
+    scaled = image.astype(np.float32) if normalizer is None else get_normalizer(normalizer)(image)
+    return np.clip(np.nan_to_num(scaled), 0.0, 1.0)
+
+
+def _channel_colors(channels, colors):
+    if colors is None:
+        if channels == 1:
+            return ("gray",)
+        if channels == 4:
+            return HPA_COLORS
+        if channels <= len(PALETTE):
+            return PALETTE[:channels]
+        return tuple(sns.color_palette("hls", channels))
+    colors = list(colors)
+    if len(colors) != channels:
+        raise ValueError(f"one colour per channel: the image has {channels}. Received: colors={colors}")
+    return colors
+
+
+def _rgb(color):
+    if isinstance(color, str) and color.lower() in TINTS:
+        return TINTS[color.lower()]
+    return mcolors.to_rgb(color)
+
+
+def _color_name(color):
+    return color if isinstance(color, str) else mcolors.to_hex(color)
+
+
+def _channel_index(channel, names, channels):
+    if isinstance(channel, str):
+        if not names or channel not in names:
+            raise ValueError(f"unknown channel; known: {names}. Received: channel={channel!r}")
+        return list(names).index(channel)
+    if not -channels <= int(channel) < channels:
+        raise ValueError(f"channel index out of range for {channels} channel(s). Received: channel={channel}")
+    return int(channel) % channels
+
+
+def _channel_label(index, names):
+    return str(names[index]) if names and index < len(names) else f"ch{index}"
+
+
+def _display_range(image, index, norm):
+    """The raw values that the normalizer maps to 0 and 1, for one channel."""
+    raw = image[..., index].astype(np.float64)
+    if norm.mode == "fixed":
+        low, high = 0.0, norm.scale or dtype_max(image.dtype)
+    elif norm.mode == "dataset":
+        low, high = float(norm.low[index]), float(norm.high[index])
+    else:
+        finite = raw[np.isfinite(raw)]
+        low, high = np.percentile(finite, norm.percentiles) if finite.size else (0.0, 1.0)
+    return float(low), float(high if high > low else low + 1)
+
+
+def _fitted(norm, dataset, seed):
+    if norm.mode == "dataset" and not norm.fitted:
+        norm.fit(dataset, max_items=200, seed=seed)
+    return norm
+
+
+def _figure_and_axes(ax, figsize):
+    if ax is not None:
+        return ax.figure, ax
+    return plt.subplots(figsize=figsize, layout="constrained")
+
+
+def _bare(ax, frame=True):
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if not frame:
+        ax.spines[:].set_visible(False)
