@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from protkit.layers.separable import _is_int, _is_number
+from protkit._validation import is_int as _is_int, is_number as _is_number
 
 
 @keras.saving.register_keras_serializable(package="protkit")

@@ -21,7 +21,7 @@ import math
 import keras
 from keras import ops
 
-from protkit.layers.separable import _is_int, _is_number, _positive_int_pair
+from protkit._validation import is_int as _is_int, is_number as _is_number, positive_int_pair as _positive_int_pair
 
 
 def _validate_common(filters, num_convs, weight_decay):

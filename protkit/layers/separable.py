@@ -1,35 +1,14 @@
 """Depthwise separable convolution block: conv, batch norm, ReLU, pooling."""
 
 import math
-import numbers
 
 import keras
 from keras import ops
 
 
-def _is_int(value):
-    """True for ints (NumPy's included) but not bools."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    """True for real numbers (NumPy's included) but not bools."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _positive_int_pair(value, name):
-    """Returns `value` as a tuple of two positive ints, or raises."""
-    pair = (value, value) if _is_int(value) else value
-    if (
-        not isinstance(pair, (tuple, list))
-        or len(pair) != 2
-        or not all(_is_int(v) and v > 0 for v in pair)
-    ):
-        raise ValueError(
-            f"Argument `{name}` must be a positive int or a tuple of two "
-            f"positive ints. Received: {name}={value}"
-        )
-    return tuple(int(v) for v in pair)
+from protkit._validation import is_int as _is_int
+from protkit._validation import is_number as _is_number
+from protkit._validation import positive_int_pair as _positive_int_pair
 
 
 @keras.saving.register_keras_serializable(package="protkit")

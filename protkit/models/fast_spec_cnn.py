@@ -7,6 +7,7 @@ import keras
 from protkit.layers import FFTSpectrum
 from protkit.layers import SeparableConvBlock
 from protkit.layers import SpatialAttention
+from protkit import _validation
 from protkit.models import presets as _presets
 from protkit.models.baselines import MULTI_LABEL
 from protkit.models.baselines import output_activation
@@ -24,12 +25,12 @@ def _model_settings(preset, overrides):
             f"as image_size or batch_size belong to the training loop). Received: {unknown}"
         )
     settings.update(overrides)
-    settings["filters"] = _presets.check_filters(settings["filters"])
+    settings["filters"] = _validation.check_filters(settings["filters"])
     for key in ("stem_filters", "stem_strides", "kernel_size", "num_heads", "key_dim", "hidden_units"):
-        settings[key] = _presets.check_positive_int(settings[key], key)
+        settings[key] = _validation.check_positive_int(settings[key], key)
     for key in ("dropout", "attention_dropout"):
-        settings[key] = _presets.check_rate(settings[key], key)
-    settings["weight_decay"] = _presets.check_non_negative(settings["weight_decay"], "weight_decay")
+        settings[key] = _validation.check_rate(settings[key], key)
+    settings["weight_decay"] = _validation.check_non_negative(settings["weight_decay"], "weight_decay")
     for key in ("fft_normalize", "include_phase"):
         if not isinstance(settings[key], bool):
             raise ValueError(f"{key} must be a bool. Received: {key}={settings[key]!r}")
@@ -103,14 +104,14 @@ def fast_spec_cnn(
         Tecnologia - Serie de Conferencias 3:804 (2024), doi:10.56294/sctconf2024804.
     """
     activation = output_activation(task)
-    num_classes = _presets.check_positive_int(num_classes, "num_classes")
+    num_classes = _validation.check_positive_int(num_classes, "num_classes")
     if spectral not in SPECTRAL_MODES:
         raise ValueError(f"spectral must be one of {SPECTRAL_MODES}. Received: spectral={spectral!r}")
     for flag, value in (("attention", attention), ("regularization", regularization)):
         if not isinstance(value, bool):
             raise ValueError(f"{flag} must be a bool. Received: {flag}={value!r}")
     settings = _model_settings(preset, overrides)
-    input_shape = _presets.check_input_shape(input_shape, static=True)
+    input_shape = _validation.check_input_shape(input_shape, static=True)
     if not regularization:
         settings.update(dropout=0.0, attention_dropout=0.0, weight_decay=0.0)
     weight_decay = settings["weight_decay"]

@@ -6,7 +6,7 @@ import keras
 
 from protkit.layers import PlainBlock
 from protkit.layers import ResidualBlock
-from protkit.models import presets as _presets
+from protkit import _validation
 from protkit.models.baselines import SINGLE_LABEL
 from protkit.models.baselines import output_activation
 
@@ -76,15 +76,15 @@ def plcnn(
         github.com/saeed-anwar/PLCNN).
     """
     activation = output_activation(task)
-    input_shape = _presets.check_input_shape(input_shape, static=False)
-    num_classes = _presets.check_positive_int(num_classes, "num_classes")
-    filters = _presets.check_filters(filters)
+    input_shape = _validation.check_input_shape(input_shape, static=False)
+    num_classes = _validation.check_positive_int(num_classes, "num_classes")
+    filters = _validation.check_filters(filters)
     for flag, value in (("large", large), ("global_path", global_path)):
         if not isinstance(value, bool):
             raise ValueError(f"{flag} must be a bool. Received: {flag}={value!r}")
-    hidden_units = _presets.check_positive_int(hidden_units, "hidden_units")
-    dropout = _presets.check_rate(dropout, "dropout")
-    weight_decay = _presets.check_non_negative(weight_decay, "weight_decay")
+    hidden_units = _validation.check_positive_int(hidden_units, "hidden_units")
+    dropout = _validation.check_rate(dropout, "dropout")
+    weight_decay = _validation.check_non_negative(weight_decay, "weight_decay")
     num_convs = ResidualBlock.LARGE if large else ResidualBlock.SMALL
     regularizer = keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from protkit.layers import ResidualBlock
-from protkit.models import presets as _presets
+from protkit import _validation
 from protkit.models.baselines import SINGLE_LABEL
 from protkit.models.baselines import output_activation
 
@@ -64,8 +64,8 @@ def resnet(
         CVPR 2016, arXiv:1512.03385.
     """
     activation = output_activation(task)
-    input_shape = _presets.check_input_shape(input_shape, static=False)
-    num_classes = _presets.check_positive_int(num_classes, "num_classes")
+    input_shape = _validation.check_input_shape(input_shape, static=False)
+    num_classes = _validation.check_positive_int(num_classes, "num_classes")
     if depth is not None and stages is not None:
         raise ValueError(f"Give depth or stages, not both. Received: depth={depth!r}, stages={stages!r}")
     if stages is None:
@@ -73,12 +73,12 @@ def resnet(
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {tuple(DEPTHS)}. Received: depth={depth!r}")
         stages = DEPTHS[depth]
-    stages = _presets.check_filters(stages, "stages")
-    width = _presets.check_positive_int(width, "width")
+    stages = _validation.check_filters(stages, "stages")
+    width = _validation.check_positive_int(width, "width")
     if not isinstance(downsample_stem, bool):
         raise ValueError(f"downsample_stem must be a bool. Received: downsample_stem={downsample_stem!r}")
-    dropout = _presets.check_rate(dropout, "dropout")
-    weight_decay = _presets.check_non_negative(weight_decay, "weight_decay")
+    dropout = _validation.check_rate(dropout, "dropout")
+    weight_decay = _validation.check_non_negative(weight_decay, "weight_decay")
     regularizer = keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
 
     inputs = keras.Input(shape=input_shape, name="images")
