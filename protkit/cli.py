@@ -77,7 +77,7 @@ def dataset_from_args(args, allow_empty=False):
     """Build the `Dataset` the data options describe."""
     from protkit.data import Dataset
 
-    class_names = _class_names(args.class_names)
+    class_names = _class_names(args.class_names) or getattr(args, "run_class_names", None)
     group_column, group_regex = _parse_group_by(args.group_by, args.labels)
     if args.labels:
         pattern = args.pattern or ("{id}_{channel}.png" if args.channels else "{id}.png")
@@ -167,6 +167,7 @@ def _cmd_evaluate(args):
 
     run = load_run(args.run_dir)
     _apply_run_defaults(args, run.config)
+    args.run_class_names = run.class_names  # labels are read in the run's class order unless told otherwise
     dataset = dataset_from_args(args)
     result = evaluate_run(run, dataset, verbose=1)
     print(_format_metrics({"evaluation": result}))

@@ -67,8 +67,9 @@ def test_cli_multilabel_train_evaluate_predict(tmp_path, synthetic_folder, capsy
     assert "elementwise accuracy" in metrics["protocol"]["metrics"].replace("_", " ")
 
     # evaluate and predict take only DATA: channels, pattern and columns come from the run.
+    # Numeric labels in the CSV are read with the run's class names: no --class-names needed.
     assert main(["evaluate", str(run), str(synthetic_folder), "--labels", str(synthetic_folder / "train.csv"),
-                 "--class-names", str(synthetic_folder / "classes.txt"), "--out", str(tmp_path / "m.json")]) == 0
+                 "--out", str(tmp_path / "m.json")]) == 0
     evaluated = json.loads((tmp_path / "m.json").read_text())
     assert {"macro_f1", "exact_match_accuracy", "elementwise_accuracy"} <= set(evaluated)
     out = tmp_path / "predictions.csv"
