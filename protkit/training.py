@@ -4,7 +4,9 @@
 normalization on the training split only, builds the model, picks the loss from the task,
 trains with classical augmentation, logs per-epoch validation metrics, and writes RUN_DIR:
 
-    model.keras     the trained model (loads with safe_mode=True)
+    model.keras     the trained model after the last epoch (loads with safe_mode=True)
+    best.keras      the model at its best validation epoch (balanced accuracy / macro-F1; after a
+                    resume, "best" counts from the resumed epoch on)
     config.json     everything `evaluate`/`predict` need: classes, channels, image size,
                     normalization statistics, thresholds, task, split protocol
     history.csv     per-epoch training and validation metrics
@@ -232,6 +234,8 @@ def train(
                                                        restore_best_weights=True))
     if run_dir is not None:
         callbacks += [
+            keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode="max",
+                                            save_best_only=True),
             keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
             keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resuming),
         ]

@@ -56,7 +56,7 @@ def test_cli_multilabel_train_evaluate_predict(tmp_path, synthetic_folder, capsy
     code = main(["train", *_hpa_args(synthetic_folder), "--model", "fast_spec_cnn", "--epochs", "1",
                  "--image-size", "32", "--out", str(run), "--quiet"])
     assert code == 0
-    for name in ("model.keras", "config.json", "history.csv", "metrics.json", "split.csv", "learning_curves.png"):
+    for name in ("model.keras", "best.keras", "config.json", "history.csv", "metrics.json", "split.csv", "learning_curves.png"):
         assert (run / name).exists(), name
     config = json.loads((run / "config.json").read_text())
     assert config["task"] == "multi_label" and config["class_names"] == list(SYNTHETIC_CLASSES)
