@@ -149,27 +149,38 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
     channels = len(run.config["channel_names"])
     problems = {}
 
-    def load(index):
+    def fail(index, error):
+        reason = str(getattr(error, "reason", error))
+        if "channel(s)" in reason:
+            reason += f" (the run was trained on {', '.join(run.config['channel_names'])})"
+        return ImageReadError(getattr(error, "path", None) or loader.where(int(index)), reason)
+
+    def load_batch(indices):
+        """One batch of images and a mask of readable items; bad items fail or are skipped."""
         try:
-            return loader(index), True
-        except (ImageReadError, FileNotFoundError) as error:
-            if not skip_bad:
-                reason = str(getattr(error, "reason", error))
-                if "channel(s)" in reason:
-                    reason += f" (the run was trained on {', '.join(run.config['channel_names'])})"
-                raise ImageReadError(getattr(error, "path", None) or loader.where(int(index)), reason) from None
-            problems[int(index)] = str(error)
-            return np.zeros((height, width, channels), np.float32), False
+            return loader.load_batch(indices), np.ones(len(indices), bool)
+        except (ImageReadError, FileNotFoundError):
+            pass  # find the bad item(s) one by one
+        images, ok = np.zeros((len(indices), height, width, channels), np.float32), np.ones(len(indices), bool)
+        for position, index in enumerate(indices):
+            try:
+                images[position] = loader(index)
+            except (ImageReadError, FileNotFoundError) as error:
+                if not skip_bad:
+                    raise fail(index, error) from None
+                problems[int(index)] = str(error)
+                ok[position] = False
+        return images, ok
 
-    def tf_load(index):
-        image, ok = tf.numpy_function(load, [index], (tf.float32, tf.bool), stateful=False)
-        image.set_shape((height, width, channels))
-        ok.set_shape(())
-        return index, image, ok
+    def tf_load(indices):
+        images, ok = tf.numpy_function(load_batch, [indices], (tf.float32, tf.bool), stateful=False)
+        images.set_shape((None, height, width, channels))
+        ok.set_shape((None,))
+        return indices, images, ok
 
-    pipeline = (tf.data.Dataset.from_tensor_slices(np.arange(len(dataset), dtype=np.int64))
+    pipeline = (tf.data.Dataset.from_tensor_slices(np.arange(len(dataset), dtype=np.int64)).batch(batch_size)
                 .map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-                .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+                .prefetch(tf.data.AUTOTUNE))
     class_names = run.class_names
     thresholds = run.thresholds
     partial = out_csv.with_name(out_csv.name + ".partial")

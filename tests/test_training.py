@@ -108,6 +108,18 @@ def test_predict_wrong_channel_count_is_a_clear_error(tmp_path, synthetic_folder
     result = predict_run(load_run(run), Dataset.from_folder(gray), tmp_path / "p.csv", skip_bad=True, progress=False)
     assert result["written"] == 0 and len(result["skipped"]) == 3
 
+    # A batch that mixes good items and a corrupt file: the good ones are predicted, the bad one is named.
+    mixed = tmp_path / "mixed"
+    for i in range(3):
+        write_png(mixed / f"good{i}.png", np.zeros((32, 32, 4), np.uint8))
+    (mixed / "zbroken.png").write_bytes(b"not a png")
+    with pytest.raises(ImageReadError, match=r"zbroken\.png: not a readable image"):
+        predict_run(load_run(run), Dataset.from_folder(mixed), tmp_path / "m.csv", progress=False)
+    result = predict_run(load_run(run), Dataset.from_folder(mixed), tmp_path / "m.csv", skip_bad=True,
+                         progress=False)
+    assert result["written"] == 3 and len(result["skipped"]) == 1 and "zbroken.png" in result["skipped"][0]
+    assert pd.read_csv(tmp_path / "m.csv")["id"].tolist() == ["good0", "good1", "good2"]
+
 
 @requires(HEP2)
 def test_cli_on_real_hep2_csv_subset(tmp_path):
