@@ -172,30 +172,45 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
                 ok[position] = False
         return images, ok
 
-    def tf_load(indices):
-        images, ok = tf.numpy_function(load_batch, [indices], (tf.float32, tf.bool), stateful=False)
-        images.set_shape((None, height, width, channels))
-        ok.set_shape((None,))
-        return indices, images, ok
+    def batches():
+        """(indices, images, ok) per batch, decoded ahead by a small thread pool, in order.
 
-    pipeline = (tf.data.Dataset.from_tensor_slices(np.arange(len(dataset), dtype=np.int64)).batch(batch_size)
-                .map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-                .prefetch(tf.data.AUTOTUNE))
+        Decoders release the GIL, so reading runs beside the model; no tf.data graph is needed.
+        """
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        starts = iter(range(0, len(dataset), batch_size))
+        with ThreadPoolExecutor(max_workers=_DECODE_THREADS) as pool:
+            pending = deque()
+            while True:
+                while len(pending) < _DECODE_AHEAD:
+                    start = next(starts, None)
+                    if start is None:
+                        break
+                    indices = np.arange(start, min(start + batch_size, len(dataset)))
+                    pending.append((indices, pool.submit(load_batch, indices)))
+                if not pending:
+                    return
+                indices, future = pending.popleft()
+                yield (indices, *future.result())
+
     class_names = run.class_names
     thresholds = run.thresholds
     partial = out_csv.with_name(out_csv.name + ".partial")
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     bar = keras.utils.Progbar(len(dataset), unit_name="image") if progress else None
     # A compiled forward pass: calling it per batch costs far less Python than predict_on_batch.
-    forward = tf.function(lambda x: run.model(x, training=False), reduce_retracing=True)
+    forward = tf.function(lambda x: run.model(x, training=False),
+                          input_signature=[tf.TensorSpec((None, height, width, channels), tf.float32)])
     written = 0
     try:
         with readable_errors(), open(partial, "w", newline="") as stream:
             writer = csv.writer(stream)
             writer.writerow(["id", "path", "predicted"] + [f"prob_{name}" for name in class_names])
-            for indices, images, ok in pipeline:
+            for indices, images, ok in batches():
                 probabilities = forward(images).numpy()
-                for index, row, good in zip(indices.numpy(), probabilities, ok.numpy()):
+                for index, row, good in zip(indices, probabilities, ok):
                     if good:
                         writer.writerow(_prediction_row(dataset, index, row, class_names, thresholds, run.task))
                         written += 1
@@ -206,6 +221,10 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
         raise
     os.replace(partial, out_csv)
     return {"written": written, "skipped": [problems[i] for i in sorted(problems)], "path": str(out_csv)}
+
+
+_DECODE_THREADS = 1  # a thread reading images while the model runs (decoding is the lighter part)
+_DECODE_AHEAD = 2  # batches decoded ahead of the model
 
 
 def _prediction_row(dataset, index, probabilities, class_names, thresholds, task):

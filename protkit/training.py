@@ -82,13 +82,16 @@ def resolve_settings(model="fast_spec_cnn", preset="cpu", image_size=None, epoch
     }
 
 
+LR_SCHEDULES = (None, "plateau", "cosine")
+
+
 def compile_for_task(model, task, learning_rate=1e-3, loss="auto"):
     """Compile with the loss and metrics the task calls for.
 
     Args:
         model: a Keras model ending in softmax (single-label) or sigmoid (multi-label).
         task: "single_label" or "multi_label".
-        learning_rate: Adam learning rate.
+        learning_rate: Adam learning rate (a float or a Keras schedule).
         loss: "auto" (categorical / binary cross-entropy by task), "focal" (multi-label:
             binary focal cross-entropy, for rare labels), or any Keras loss.
     """
@@ -164,6 +167,8 @@ def train(
     overwrite=False,
     verbose="auto",
     model_kwargs=None,
+    lr_schedule=None,
+    callbacks=None,
 ):
     """Train a classifier on ``dataset`` and (with ``out``) write a complete run folder.
 
@@ -184,6 +189,10 @@ def train(
         overwrite: replace an existing finished run in ``out``.
         verbose: Keras verbosity ("auto", 0, 1, 2).
         model_kwargs: extra arguments for the model builder.
+        lr_schedule: None (constant learning rate), "plateau" (halve it when the validation
+            monitor has not improved for 4 epochs, down to 1/64 of the start) or "cosine"
+            (cosine decay to zero over ``epochs``).
+        callbacks: extra Keras callbacks for `keras.Model.fit` (e.g. a time budget).
 
     Returns:
         `TrainResult`.
@@ -206,8 +215,10 @@ def train(
     settings.update(
         task=task, class_names=list(dataset.class_names), channel_names=_channel_names(dataset),
         seed=int(seed), data=dataset.source, normalization_mode=normalization,
-        val_fraction=float(val_fraction), test_fraction=float(test_fraction),
+        val_fraction=float(val_fraction), test_fraction=float(test_fraction), lr_schedule=lr_schedule,
     )
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}. Received: lr_schedule={lr_schedule!r}")
     train_idx, val_idx, test_idx = train_val_test_split(
         dataset.labels, val_fraction=val_fraction, test_fraction=test_fraction, groups=dataset.groups, seed=seed)
     run_dir, resuming = (None, False)
@@ -224,11 +235,18 @@ def train(
 
     network = build_model(settings["model"], (height, width, len(settings["channel_names"])), dataset.num_classes,
                           task=task, preset=preset, **(model_kwargs or {}))
-    compile_for_task(network, task, settings["learning_rate"], loss=loss)
+    learning_rate = settings["learning_rate"]
+    if lr_schedule == "cosine":
+        steps = settings["epochs"] * -(-len(train_idx) // settings["batch_size"])
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+    compile_for_task(network, task, learning_rate, loss=loss)
 
     validation = ValidationMetrics(val_images, dataset.labels[val_idx], task, class_names=dataset.class_names)
-    callbacks = [validation]
     monitor = MONITOR[task]
+    extra_callbacks, callbacks = list(callbacks or []), [validation]
+    if lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="max", factor=0.5, patience=4,
+                                                           min_lr=settings["learning_rate"] / 64, verbose=0))
     if early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=int(early_stopping),
                                                        restore_best_weights=True))
@@ -246,6 +264,7 @@ def train(
         if resuming:
             print(f"resuming the interrupted run in {run_dir} from its last finished epoch")
         write_json(run_dir / "config.json", config)
+    callbacks += extra_callbacks
 
     weights = class_weight
     if class_weight == "balanced":

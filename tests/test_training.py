@@ -46,6 +46,43 @@ def test_train_api_without_run_dir_single_label():
     assert "stratified" in result.metrics["protocol"]["split"]
 
 
+def _tiny_dataset():
+    rng = np.random.default_rng(1)
+    images = rng.random((32, 12, 12, 1)).astype(np.float32)
+    labels = np.arange(32) % 2
+    images[labels == 1, 3:9, 3:9, 0] += 2.0
+    return Dataset.from_arrays(images, labels=labels, class_names=["dim", "bright"])
+
+
+TINY_CNN = {"filters": (4,), "hidden_units": 4}
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_learning_rate_schedules_change_the_rate(schedule):
+    import keras
+
+    seen = []
+
+    class RecordRate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    result = train(_tiny_dataset(), model="cnn", epochs=6, image_size=12, batch_size=8, verbose=0,
+                   learning_rate=0.01, augment=False, lr_schedule=schedule, callbacks=[RecordRate()],
+                   model_kwargs=TINY_CNN)
+    assert len(seen) == 6  # the extra callback ran every epoch
+    assert result.config["lr_schedule"] == schedule
+    if schedule == "cosine":
+        assert seen[0] < 0.01 and seen[-1] < 1e-6 and all(a > b for a, b in zip(seen, seen[1:]))
+    else:  # a tiny set stalls quickly: the rate is halved at least once, never below 1/64
+        assert min(seen) <= 0.005 and min(seen) >= 0.01 / 64
+
+
+def test_unknown_learning_rate_schedule_is_refused():
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        train(_tiny_dataset(), model="cnn", epochs=1, image_size=12, lr_schedule="step", model_kwargs=TINY_CNN)
+
+
 def test_balanced_class_weight():
     weights = balanced_class_weight(np.array([0, 0, 0, 1]), 3)
     assert weights[1] == pytest.approx(3 * weights[0]) and weights[2] == 1.0

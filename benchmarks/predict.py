@@ -1,0 +1,342 @@
+"""Benchmark `protkit predict` (PNG files -> predictions.csv) against `model.predict` in memory.
+
+All 10,876 HEp-2 images (training/ + validation/) are scored by a Fast Spec CNN (cpu preset)
+trained for one epoch into a temporary run folder. Variants, images/s:
+
+- in_memory: `run.model.predict` on the images already decoded, normalized and resized into
+  one array by `load_images` (what a model costs with no I/O at all);
+- predict_run: `protkit.inference.predict_run` in-process, from the files to the CSV;
+- cli: `protkit predict` in a subprocess per folder, end to end (Python and TensorFlow
+  start-up, model load, prediction, CSV), reported apart from the in-process numbers.
+
+Goal of the project: predict_run images/s / in_memory images/s >= 0.9. A diagnosis block times
+the parts of predict_run alone (decoding on one thread, the compiled forward pass on arrays
+already in memory, the CSV rows).
+
+Run:
+    python benchmarks/predict.py            # full, ~5-10 min on 2 cores
+    python benchmarks/predict.py --quick    # < 2 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+warnings.filterwarnings("ignore", message="Your input ran out of data")
+
+import numpy as np
+
+# ---------------------------------------------------------------- configurable parameters
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "predict.json"
+SEED = 0
+BATCH = 64              # predict batch size, all variants (protkit predict's default)
+GOAL_RATIO = 0.9
+MODES = {
+    # items_per_part: images per folder (None: all); train_items: images of the 1-epoch run;
+    # rounds: interleaved (in_memory, predict_run) pairs.
+    "full": dict(items_per_part=None, train_items=None, rounds=5, cli=True),
+    "quick": dict(items_per_part=1000, train_items=1000, rounds=1, cli=True),
+}
+PARTS = ("training", "validation")
+
+PROTOCOL = [
+    "Model: fast_spec_cnn, cpu preset, 64x64, trained 1 epoch (protkit.training.train, seed 0) on "
+    "HEp-2 training/ into a temporary run folder; accuracy is irrelevant here, cost is what is measured.",
+    "Before timing, every PNG is read once (page-cache warm-up), so all variants decode from the OS "
+    "page cache. The run is loaded once (load_run) and each variant is warmed up on a few batches "
+    "(graph tracing) before the clock starts; in-process timings exclude start-up and model load.",
+    "in_memory: run.model.predict(x, batch_size=%d) on x = load_images(all items, image_size=run's, "
+    "normalizer=run.normalizer), decoded before the clock starts. predict_run: "
+    "protkit.inference.predict_run(run, training+validation (Dataset.concatenate), csv, "
+    "batch_size=%d, progress=False), from files to the finished CSV." % (BATCH, BATCH),
+    "Passes alternate in_memory, predict_run, predict_run, in_memory, ...; medians. "
+    "ratio = predict_run img/s / in_memory img/s. CPU ms/img is process CPU time (all threads).",
+    "cli: `protkit predict RUN_DIR <folder> --labels <folder>_labels.csv --out CSV --overwrite` once per "
+    "folder in a subprocess; wall time end to end, summed over the two folders. cli_startup: the same "
+    "command on a 64-image CSV (start-up + model load + one batch).",
+    "The machine is shared: compare ratios from one run; loadavg_start/end show how busy it was.",
+]
+
+
+class Clock:
+    """Wall seconds (perf_counter) and process CPU seconds (all threads) of a `with` block."""
+
+    def __enter__(self):
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+        return False
+
+
+# ---------------------------------------------------------------- data and run
+def open_parts(data_dir, items_per_part):
+    """{"training": Dataset, "validation": Dataset} of HEp-2, optionally the first N items of each."""
+    from protkit.data import Dataset
+
+    folder = data_dir / "hep2_icpr2014"
+    parts = {}
+    for part in PARTS:
+        csv_path, images = folder / f"{part}_labels.csv", folder / part
+        if not csv_path.is_file() or not images.is_dir():
+            raise FileNotFoundError(f"not found: {csv_path} and {images}/")
+        dataset = Dataset.from_csv(csv_path, images, id_column="Image ID", label_column="Image class",
+                                   pattern="{id:05d}.png")
+        if items_per_part is not None and items_per_part < len(dataset):
+            dataset = dataset.subset(np.arange(items_per_part))
+        parts[part] = dataset
+    return parts
+
+
+def warm_page_cache(dataset):
+    total = 0
+    for paths in dataset.items:
+        for path in paths:
+            with open(path, "rb") as stream:
+                total += len(stream.read())
+    return total
+
+
+def train_brief_run(training, run_dir, train_items):
+    from protkit.training import train
+
+    dataset = training if train_items is None else training.subset(
+        np.sort(np.random.default_rng(SEED).choice(len(training), min(train_items, len(training)), replace=False)))
+    with Clock() as clock:
+        result = train(dataset, model="fast_spec_cnn", preset="cpu", out=run_dir, epochs=1, seed=SEED, verbose=0)
+    return {"items": len(dataset), "seconds": clock.wall, "image_size": result.config["image_size"],
+            "internal_val_balanced_accuracy": result.metrics["validation"]["balanced_accuracy"]}
+
+
+# ---------------------------------------------------------------- variants
+def time_in_memory(run, x):
+    with Clock() as clock:
+        probabilities = run.model.predict(x, batch_size=BATCH, verbose=0)
+    return clock, probabilities
+
+
+def time_predict_run(run, dataset, out_csv):
+    from protkit.inference import predict_run
+
+    with Clock() as clock:
+        result = predict_run(run, dataset, out_csv, overwrite=True, batch_size=BATCH, progress=False)
+    if result["written"] != len(dataset):
+        raise RuntimeError(f"predict_run wrote {result['written']} rows, expected {len(dataset)}")
+    return clock
+
+
+def time_cli(run_dir, data_dir, part, count, workdir):
+    """Wall seconds of `protkit predict` on one HEp-2 folder (first `count` rows of its CSV)."""
+    folder = data_dir / "hep2_icpr2014"
+    labels = folder / f"{part}_labels.csv"
+    if count is not None:
+        labels = workdir / f"{part}_{count}.csv"
+        with open(folder / f"{part}_labels.csv") as source:
+            rows = source.read().splitlines()[: count + 1]
+        labels.write_text("\n".join(rows) + "\n")
+    out_csv = workdir / f"cli_{part}_{count}.csv"
+    command = [sys.executable, "-m", "protkit.cli", "predict", str(run_dir), str(folder / part),
+               "--labels", str(labels), "--out", str(out_csv), "--overwrite"]
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-2000:]}")
+    with open(out_csv) as stream:
+        written = sum(1 for _ in stream) - 1
+    return seconds, written
+
+
+# ---------------------------------------------------------------- diagnosis
+def diagnose(run, dataset, x, probabilities):
+    """Time the parts of predict_run alone: decoding, the model's forward pass, the CSV rows."""
+    import tensorflow as tf
+
+    from protkit.inference import _loader, _prediction_row
+
+    n = len(dataset)
+    parts = {}
+    loader = _loader(run, dataset)
+    batches = [np.arange(i, min(i + BATCH, n)) for i in range(0, n, BATCH)]
+    with Clock() as clock:
+        for indices in batches:
+            loader.load_batch(indices)
+    parts["decode_one_thread"] = clock
+
+    forward = tf.function(lambda images: run.model(images, training=False))
+    arrays = [x[i:i + BATCH] for i in range(0, n, BATCH)]
+    forward(arrays[0])
+    forward(arrays[-1])
+    with Clock() as clock:
+        for batch in arrays:
+            forward(batch).numpy()
+    parts["model_forward_in_memory"] = clock
+
+    with Clock() as clock:
+        writer = csv.writer(io.StringIO())
+        for index, row in enumerate(probabilities):
+            writer.writerow(_prediction_row(dataset, index, row, run.class_names, run.thresholds, run.task))
+    parts["csv_rows"] = clock
+
+    return {name: {"seconds": c.wall, "img_s": n / c.wall, "cpu_ms_per_img": 1000 * c.cpu / n}
+            for name, c in parts.items()}
+
+
+# ---------------------------------------------------------------- report
+def machine_facts():
+    import keras
+    import tensorflow as tf
+
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "numpy": np.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "gpus": len(tf.config.list_physical_devices("GPU")), "loadavg_start": list(os.getloadavg())}
+
+
+def summarize(clocks, n):
+    wall = statistics.median(c.wall for c in clocks)
+    cpu = statistics.median(c.cpu for c in clocks)
+    return {"img_s": n / wall, "seconds": wall, "cpu_ms_per_img": 1000 * cpu / n,
+            "all_img_s": [n / c.wall for c in clocks]}
+
+
+def print_table(report):
+    print(f"\nprotkit predict benchmark ({report['mode']}), {report['machine']['cpu_count']} CPUs, "
+          f"TF {report['machine']['tensorflow']}, Keras {report['machine']['keras']}")
+    print(f"HEp-2 training/ + validation/: {report['items']} PNGs, fast_spec_cnn cpu preset at "
+          f"{report['run']['image_size'][0]}x{report['run']['image_size'][1]}, batch {BATCH}, "
+          f"{report['parameters']['rounds']} interleaved round(s)")
+    print(f"  {'variant':<50}{'img/s':>8}{'CPU ms/img':>12}{'vs memory':>11}")
+    memory = report["variants"]["in_memory"]
+    for name, row in report["variants"].items():
+        ratio = row["img_s"] / memory["img_s"]
+        print(f"  {name:<50}{row['img_s']:>8.0f}{row['cpu_ms_per_img']:>12.3f}{ratio:>11.2f}")
+    cli = report.get("cli")
+    if cli:
+        print(f"  {'cli: protkit predict x2, end to end':<50}{cli['img_s']:>8.0f}"
+              f"{'':>12}{cli['img_s'] / memory['img_s']:>11.2f}   ({cli['seconds']:.1f} s; start-up + load "
+              f"+ 64 images: {cli['startup_seconds']:.1f} s per call)")
+    print(f"  load_images into memory (not in the rates above): {report['load_images_seconds']:.1f} s")
+    ratio = report["ratio_predict_run_over_in_memory"]
+    print(f"  goal predict_run / in_memory >= {GOAL_RATIO}: {ratio:.2f} -> "
+          f"{'met' if ratio >= GOAL_RATIO else 'NOT met'}")
+    print("\n  diagnosis (each part alone, same items):")
+    for name, row in report["diagnosis"].items():
+        print(f"  {name:<50}{row['img_s']:>8.0f}{row['cpu_ms_per_img']:>12.3f}")
+
+
+def write_json(report, out):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".tmp")
+    partial.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    partial.replace(out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 images per folder, one round (< 2 min)")
+    parser.add_argument("--no-cli", action="store_true", help="skip the `protkit predict` subprocess timing")
+    parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA, help="shared data folder")
+    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="JSON results file")
+    args = parser.parse_args(argv)
+    mode_name = "quick" if args.quick else "full"
+    mode = MODES[mode_name]
+    began = time.perf_counter()
+
+    from protkit.data import Dataset, load_images
+    from protkit.inference import load_run, predict_run
+
+    machine = machine_facts()
+    parts = open_parts(args.data, mode["items_per_part"])
+    dataset = Dataset.concatenate([parts[p] for p in PARTS], names=list(PARTS))
+    n = len(dataset)
+    warm_bytes = warm_page_cache(dataset)
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="protkit_predict_"))
+    try:
+        run_facts = train_brief_run(parts["training"], workdir / "run", mode["train_items"])
+        run = load_run(workdir / "run")
+        size = tuple(run.config["image_size"])
+        with Clock() as loading:
+            x = load_images(dataset, image_size=size, normalizer=run.normalizer)
+
+        # Warm-up: trace predict (full and short batches) and predict_on_batch, untimed.
+        run.model.predict(x[: BATCH + 7], batch_size=BATCH, verbose=0)
+        predict_run(run, dataset.subset(np.arange(BATCH + 7)), workdir / "warm.csv", overwrite=True, progress=False)
+
+        variants_order = ("in_memory", "predict_run")
+        clocks = {name: [] for name in variants_order}
+        probabilities = None
+        for round_index in range(mode["rounds"]):
+            for variant in variants_order if round_index % 2 == 0 else variants_order[::-1]:
+                if variant == "in_memory":
+                    clock, probabilities = time_in_memory(run, x)
+                else:
+                    clock = time_predict_run(run, dataset, workdir / "predictions.csv")
+                clocks[variant].append(clock)
+        # Every path must give the same predictions (same pixels, same model).
+        written = np.loadtxt(workdir / "predictions.csv", delimiter=",", skiprows=1,
+                             usecols=range(3, 3 + len(run.class_names)))
+        max_difference = float(np.abs(written - probabilities).max())
+        variants = {name: summarize(c, n) for name, c in clocks.items()}
+        diagnosis = diagnose(run, dataset, x, probabilities)
+
+        cli = None
+        if mode["cli"] and not args.no_cli:
+            startup, _ = time_cli(workdir / "run", args.data, "training", 64, workdir)
+            seconds, written_rows = 0.0, 0
+            for part in PARTS:
+                part_seconds, part_rows = time_cli(workdir / "run", args.data, part, mode["items_per_part"], workdir)
+                seconds, written_rows = seconds + part_seconds, written_rows + part_rows
+            cli = {"seconds": seconds, "img_s": written_rows / seconds, "rows": written_rows,
+                   "startup_seconds": startup, "calls": len(PARTS)}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    report = {
+        "benchmark": "predict",
+        "mode": mode_name,
+        "parameters": dict(mode, seed=SEED, batch_size=BATCH),
+        "machine": machine,
+        "data_dir": str(args.data),
+        "items": n,
+        "items_per_part": {p: len(parts[p]) for p in PARTS},
+        "page_cache_warmup_bytes": warm_bytes,
+        "protocol": PROTOCOL,
+        "run": run_facts,
+        "load_images_seconds": loading.wall,
+        "variants": variants,
+        "ratio_predict_run_over_in_memory": variants["predict_run"]["img_s"] / variants["in_memory"]["img_s"],
+        "cpu_ratio_predict_run_over_in_memory": (variants["in_memory"]["cpu_ms_per_img"]
+                                                 / variants["predict_run"]["cpu_ms_per_img"]),
+        "goal_ratio": GOAL_RATIO,
+        "max_abs_difference_csv_vs_in_memory": max_difference,
+        "diagnosis": diagnosis,
+        "cli": cli,
+    }
+    report["goal_met"] = report["ratio_predict_run_over_in_memory"] >= GOAL_RATIO
+    report["machine"]["loadavg_end"] = list(os.getloadavg())
+    report["total_seconds"] = time.perf_counter() - began
+    print_table(report)
+    write_json(report, args.out)
+    print(f"\nwrote {args.out} ({report['total_seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
