@@ -219,13 +219,18 @@ def train(
     )
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}. Received: lr_schedule={lr_schedule!r}")
-    train_idx, val_idx, test_idx = train_val_test_split(
-        dataset.labels, val_fraction=val_fraction, test_fraction=test_fraction, groups=dataset.groups, seed=seed)
+    # Only real items are split; generated ones (GAN balancing) join the training part.
+    real = dataset.real_indices
+    train_idx, val_idx, test_idx = (real[part] for part in train_val_test_split(
+        dataset.labels[real], val_fraction=val_fraction, test_fraction=test_fraction,
+        groups=None if dataset.groups is None else dataset.groups[real], seed=seed))
+    if len(real) < len(dataset):
+        train_idx = np.sort(np.concatenate([train_idx, np.flatnonzero(dataset.synthetic)]))
     run_dir, resuming = (None, False)
     if out is not None:
         run_dir, resuming = _prepare_run_dir(out, settings, overwrite)
     keras.utils.set_random_seed(seed)
-    normalizer = Normalizer(normalization).fit(dataset, train_idx, seed=seed)
+    normalizer = Normalizer(normalization).fit(dataset, np.intersect1d(train_idx, real), seed=seed)
     augmentation = classical_augmentation(seed=seed) if augment is True else (augment or None)
     common = dict(image_size=(height, width), normalizer=normalizer)
     train_ds = make_pipeline(dataset, train_idx, batch_size=settings["batch_size"], shuffle=True, seed=seed,
@@ -326,6 +331,9 @@ def protocol(dataset, split, seed, tuned_thresholds):
                                              "iterative multi-label stratification")),
         "grouping": "by dataset groups" if grouped else "none (items assumed independent)",
     }
+    if dataset.synthetic is not None and dataset.synthetic.any():
+        text["synthetic"] = (f"{int(dataset.synthetic.sum())} generated items, all in the training part; "
+                             f"validation and test hold real items only")
     if dataset.task == SINGLE_LABEL:
         text["metrics"] = ("accuracy; balanced_accuracy = mean class accuracy = mean per-class recall; "
                            "macro_f1 = unweighted mean of per-class F1")

@@ -65,6 +65,9 @@ class Dataset:
         skipped: list of (where, why) for items left out on request (``skip_bad=True``).
         ignored: counts of files that were seen but not used, by reason.
         source: how the dataset was made (recorded into run configs).
+        synthetic: None (all items real) or a bool array (N,) marking generated items (GAN
+            balancing). `protkit.training.train` splits only the real items and adds the
+            synthetic ones to the training part, so they never reach validation or test.
     """
 
     items: list
@@ -77,6 +80,7 @@ class Dataset:
     skipped: list = field(default_factory=list)
     ignored: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
+    synthetic: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self)
@@ -95,6 +99,10 @@ class Dataset:
             self.groups = np.asarray(self.groups)
             if len(self.groups) != n:
                 raise ValueError(f"Dataset needs one group per item: {len(self.groups)} groups, {n} items")
+        if self.synthetic is not None:
+            self.synthetic = np.asarray(self.synthetic, dtype=bool)
+            if self.synthetic.shape != (n,):
+                raise ValueError(f"Dataset needs one synthetic flag per item: {self.synthetic.shape} for {n} items")
 
     # ------------------------------------------------------------------ basic facts
     def __len__(self):
@@ -106,6 +114,11 @@ class Dataset:
         if self.labels is None:
             return None
         return MULTI_LABEL if self.labels.ndim == 2 else SINGLE_LABEL
+
+    @property
+    def real_indices(self):
+        """Indices of the real (not generated) items."""
+        return np.arange(len(self)) if self.synthetic is None else np.flatnonzero(~self.synthetic)
 
     @property
     def num_classes(self):
@@ -161,6 +174,7 @@ class Dataset:
             ids=[self.ids[i] for i in indices],
             groups=None if self.groups is None else self.groups[indices],
             arrays=None if self.arrays is None else self.arrays[indices],
+            synthetic=None if self.synthetic is None else self.synthetic[indices],
             skipped=list(self.skipped),
             ignored=dict(self.ignored),
         )
@@ -278,13 +292,17 @@ class Dataset:
             ids=[i for d in datasets for i in d.ids],
             groups=groups,
             arrays=None if first.arrays is None else np.concatenate([d.arrays for d in datasets]),
+            synthetic=(None if all(d.synthetic is None for d in datasets) else
+                       np.concatenate([np.zeros(len(d), bool) if d.synthetic is None else d.synthetic
+                                       for d in datasets])),
             skipped=[s for d in datasets for s in d.skipped],
             ignored=dict(sum((collections.Counter(d.ignored) for d in datasets), collections.Counter())),
             source={"kind": "concatenate", "parts": [d.source for d in datasets]},
         )
 
     @classmethod
-    def from_arrays(cls, images, labels=None, class_names=None, channel_names=None, ids=None, groups=None):
+    def from_arrays(cls, images, labels=None, class_names=None, channel_names=None, ids=None, groups=None,
+                    synthetic=None):
         """A dataset of in-memory images.
 
         Args:
@@ -294,6 +312,7 @@ class Dataset:
             channel_names: C names; defaults to "ch0" ... .
             ids: N identifiers; defaults to "0" ... "N-1".
             groups: optional N group keys.
+            synthetic: optional N bools marking generated images (see the class docstring).
         """
         images = np.asarray(images)
         if images.ndim == 3:
@@ -333,6 +352,7 @@ class Dataset:
             groups=groups,
             arrays=images,
             source={"kind": "arrays", "shape": list(images.shape), "dtype": images.dtype.name},
+            synthetic=synthetic,
         )
 
     @classmethod
