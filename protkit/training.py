@@ -53,6 +53,7 @@ class TrainResult:
         metrics: validation (and test) metrics with their protocol.
         probabilities: predicted probabilities for "validation" (and "test") items, in split order.
         run_dir: the run folder, or None.
+        normalizer: the fitted `Normalizer` (prepare new images with it).
     """
 
     model: object
@@ -62,6 +63,7 @@ class TrainResult:
     metrics: dict
     probabilities: dict
     run_dir: pathlib.Path | None
+    normalizer: object = None
 
 
 def resolve_settings(model="fast_spec_cnn", preset="cpu", image_size=None, epochs=None, batch_size=None,
@@ -318,7 +320,8 @@ def train(
         import matplotlib.pyplot as plt
 
         plt.close("all")
-    return TrainResult(network, history.history, config or settings, split, results, probabilities, run_dir)
+    return TrainResult(network, history.history, config or settings, split, results, probabilities, run_dir,
+                       normalizer)
 
 
 def protocol(dataset, split, seed, tuned_thresholds):
