@@ -63,6 +63,8 @@ FAST_SPEC_CANDIDATES = {
     "cpu64_lr3e-3": {"image_size": 64, "learning_rate": 3e-3, "model_kwargs": {}},
     "cpu64_plateau": {"image_size": 64, "lr_schedule": "plateau", "model_kwargs": {}},
     "deep64_plateau": {"image_size": 64, "lr_schedule": "plateau", "model_kwargs": {"filters": [32, 64, 128]}},
+    "fullres64_plateau": {"image_size": 64, "lr_schedule": "plateau",
+                          "model_kwargs": {"stem_strides": 1, "filters": [32, 64, 128]}},
 }
 DEFAULT_CANDIDATES = ("cpu64", "cpu78", "wide78")
 # Baselines: CPU-sized widths, trained with the same recipe and budget at the Fast Spec CNN's size.

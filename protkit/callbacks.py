@@ -84,3 +84,67 @@ class ConfusionMatrixFigure(keras.callbacks.Callback):
         import matplotlib.pyplot as plt
 
         plt.close(figure)
+
+
+class GanSamples(keras.callbacks.Callback):
+    """Every ``every`` epochs of a `protkit.models.dcgan.DCGAN` fit, draw generated samples.
+
+    One row per class (conditional GANs; the same noise every time, so rows can be compared
+    across epochs) or one row of samples. The figure is shown in a notebook (``show``) and/or
+    written as ``samples_epoch_NNN.png`` into ``folder``.
+
+    Args:
+        every: epochs between figures.
+        per_class: samples per row.
+        class_names: row titles (default the class indices).
+        colors: channel colours of the composite (see `protkit.plots.channel_composite`).
+        folder: where PNGs go (None: not saved).
+        show: display the figure (IPython) as training goes.
+        seed: the fixed noise.
+    """
+
+    def __init__(self, every=5, per_class=4, class_names=None, colors=None, folder=None, show=True, seed=0):
+        super().__init__()
+        if int(every) < 1:
+            raise ValueError(f"every must be a positive int. Received: every={every}")
+        self.every, self.per_class, self.class_names = int(every), int(per_class), class_names
+        self.colors, self.folder, self.show, self.seed = colors, folder, show, seed
+        self.figures_written = []
+
+    def figure(self, title=None):
+        from protkit import plots
+        from protkit.data import Dataset
+        from protkit.models.dcgan import from_gan_range
+
+        gan = self.model
+        if gan.conditional:
+            labels = np.repeat(np.arange(gan.num_classes), self.per_class)
+            images = from_gan_range(gan.generate(labels=labels, seed=self.seed))
+            names = self.class_names or [str(i) for i in range(gan.num_classes)]
+            dataset = Dataset.from_arrays(images, labels=labels, class_names=names)
+        else:
+            dataset = Dataset.from_arrays(from_gan_range(gan.generate(self.per_class, seed=self.seed)))
+        figure = plots.sample_grid(dataset, per_class=self.per_class, normalizer="fixed", colors=self.colors)
+        if title:
+            figure.suptitle(title)
+        return figure
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        import matplotlib.pyplot as plt
+
+        figure = self.figure(f"generated, epoch {epoch + 1}")
+        if self.folder is not None:
+            from protkit import plots
+
+            path = plots.save(figure, f"{self.folder}/samples_epoch_{epoch + 1:03d}.png", overwrite=True)
+            self.figures_written.append(path)
+        if self.show:
+            try:
+                from IPython.display import display
+
+                display(figure)
+            except ImportError:
+                pass
+        plt.close(figure)

@@ -300,3 +300,43 @@ def mcnemar(y_true, pred_a, pred_b, exact=None):
         p_value = float(stats.chi2.sf(statistic, 1))
     return {"only_a_right": b, "only_b_right": c, "statistic": float(statistic), "p_value": min(p_value, 1.0),
             "exact": exact}
+
+
+def compare(results, metric, reference=None):
+    """One row per model: ``metric``'s mean, std and 95 % interval over the shared folds, and
+    the paired tests against ``reference`` (default the first model).
+
+    Args:
+        results: {name: `CVResult`}, all run with the same folds (same data, k and seed).
+        metric: a per-fold column, e.g. "balanced_accuracy", "macro_f1" or "recall:Golgi".
+        reference: the model the others are tested against.
+
+    Returns:
+        pandas DataFrame indexed by model name.
+    """
+    names = list(results)
+    if not names:
+        raise ValueError("compare needs at least one result")
+    reference = names[0] if reference is None else reference
+    if reference not in results:
+        raise ValueError(f"reference {reference!r} is not among {names}")
+    folds = {name: result.folds.sort_values("fold") for name, result in results.items()}
+    for name, table in folds.items():
+        if metric not in table:
+            raise ValueError(f"{name}: no per-fold column {metric!r}; columns are {list(table.columns)}")
+        if len(table) != len(folds[reference]):
+            raise ValueError(f"{name} has {len(table)} folds, {reference} has {len(folds[reference])}: "
+                             f"compare results of the same folds")
+    rows = {}
+    base = folds[reference][metric].to_numpy(dtype=float)
+    for name, table in folds.items():
+        values = table[metric].to_numpy(dtype=float)
+        low, high = confidence_interval(values)
+        row = {"mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else math.nan,
+               "ci_low": low, "ci_high": high}
+        if name != reference:
+            tests = paired_tests(values, base)
+            row.update({f"difference_vs_{reference}": tests["mean_difference"], "t_pvalue": tests["t_pvalue"],
+                        "wilcoxon_pvalue": tests["wilcoxon_pvalue"]})
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")

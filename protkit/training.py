@@ -223,6 +223,10 @@ def train(
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}. Received: lr_schedule={lr_schedule!r}")
     # Only real items are split; generated ones (GAN balancing) join the training part.
     real = dataset.real_indices
+    if len(real) == 0:
+        raise ValueError("every item of this dataset is marked synthetic: validation needs real items. To train "
+                         "on generated images alone (train-on-synthetic, test-on-real), rebuild the Dataset "
+                         "without the synthetic mask and test on real images apart")
     train_idx, val_idx, test_idx = (real[part] for part in train_val_test_split(
         dataset.labels[real], val_fraction=val_fraction, test_fraction=test_fraction,
         groups=None if dataset.groups is None else dataset.groups[real], seed=seed))
@@ -305,13 +309,12 @@ def train(
     results["protocol"] = protocol(dataset, split, seed, thresholds is not None)
     results["training_minutes"] = round(minutes, 3)
 
-    config = None
+    config = dict(settings, status="complete", protkit_version=_version(), normalization=normalizer.get_config(),
+                  thresholds=None if thresholds is None else [float(t) for t in thresholds],
+                  groups=dataset.groups is not None, training_minutes=round(minutes, 3),
+                  split_sizes={k: int(len(v)) for k, v in split.items()})
     if run_dir is not None:
         network.save(run_dir / "model.keras")
-        config = dict(settings, status="complete", protkit_version=_version(), normalization=normalizer.get_config(),
-                      thresholds=None if thresholds is None else [float(t) for t in thresholds],
-                      groups=dataset.groups is not None, training_minutes=round(minutes, 3),
-                      split_sizes={k: int(len(v)) for k, v in split.items()})
         write_json(run_dir / "config.json", config)
         write_json(run_dir / "metrics.json", metrics_lib.to_jsonable(results))
         _write_split(run_dir / "split.csv", dataset, split)
@@ -320,8 +323,7 @@ def train(
         import matplotlib.pyplot as plt
 
         plt.close("all")
-    return TrainResult(network, history.history, config or settings, split, results, probabilities, run_dir,
-                       normalizer)
+    return TrainResult(network, history.history, config, split, results, probabilities, run_dir, normalizer)
 
 
 def protocol(dataset, split, seed, tuned_thresholds):

@@ -8,7 +8,7 @@ from scipy import stats
 
 from protkit import evaluation
 from protkit.data import Dataset
-from protkit.evaluation import confidence_interval, cross_validate, mcnemar, paired_tests, summarize
+from protkit.evaluation import compare, confidence_interval, cross_validate, mcnemar, paired_tests, summarize
 
 TINY = dict(model="cnn", image_size=16, epochs=1, batch_size=8, augment=False,
             model_kwargs={"filters": (4,), "hidden_units": 4})
@@ -140,3 +140,22 @@ def test_gan_arm_balances_training_folds_only():
     with pytest.raises(ValueError, match="real items only"):
         marked = Dataset.from_arrays(images, labels=labels, synthetic=np.arange(33) > 30)
         cross_validate(marked, k=3, progress=False, **TINY)
+
+
+def test_compare_tests_every_model_against_the_reference():
+    import pandas as pd
+
+    def fake(values):
+        table = pd.DataFrame({"fold": range(len(values)), "macro_f1": values})
+        return evaluation.CVResult(table, summarize(table))
+
+    results = {"none": fake([0.60, 0.62, 0.58, 0.61]), "classical": fake([0.66, 0.65, 0.63, 0.67]),
+               "gan": fake([0.64, 0.66, 0.60, 0.65])}
+    table = compare(results, "macro_f1", reference="classical")
+    assert list(table.index) == ["none", "classical", "gan"]
+    assert np.isnan(table.loc["classical", "t_pvalue"])
+    expected = stats.ttest_rel([0.64, 0.66, 0.60, 0.65], [0.66, 0.65, 0.63, 0.67]).pvalue
+    assert table.loc["gan", "t_pvalue"] == pytest.approx(expected)
+    assert table.loc["none", "difference_vs_classical"] == pytest.approx(-0.05)
+    with pytest.raises(ValueError, match="no per-fold column"):
+        compare(results, "recall:Golgi")

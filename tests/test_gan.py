@@ -214,3 +214,16 @@ def test_gan_range_round_trip():
     images = np.linspace(0, 1, 11, dtype=np.float32)
     np.testing.assert_allclose(from_gan_range(to_gan_range(images)), images, atol=1e-7)
     assert to_gan_range(np.array([2.0]))[0] == 1.0
+
+
+def test_sample_grids_are_drawn_every_n_epochs(tmp_path):
+    from protkit.callbacks import GanSamples
+
+    gan = _tiny_gan(num_classes=2)
+    images = np.random.default_rng(2).uniform(-1, 1, (8, 32, 32, 2)).astype(np.float32)
+    samples = GanSamples(every=2, per_class=3, class_names=["a", "b"], folder=tmp_path, show=False)
+    gan.fit(images, np.eye(2, dtype=np.float32)[np.arange(8) % 2], batch_size=8, epochs=4, verbose=0,
+            callbacks=[samples])
+    assert [p.name for p in samples.figures_written] == ["samples_epoch_002.png", "samples_epoch_004.png"]
+    assert all(p.stat().st_size > 1000 for p in samples.figures_written)
+    assert len(samples.figure().axes) == 6  # 2 classes x 3 samples

@@ -3,8 +3,8 @@
 The Fast Spec CNN paper enlarges and balances its training set with DCGAN images. Here:
 
 - `dcgan_generator` / `dcgan_discriminator` build the two networks for any channel count and
-  square sizes from 32 to 128 (transposed convolutions up from a 3-8 pixel grid; strided
-  convolutions down to it). With ``num_classes`` both are *conditional*: the generator
+  square sizes from 32 to 128 (transposed convolutions up from a small grid, 4x4 for 32, 64
+  and 128; strided convolutions down to it). With ``num_classes`` both are *conditional*: the generator
   concatenates a learned projection of the label vector to the noise, the discriminator adds
   a projection term ``<embed(y), features>`` to its logit. The label vector may be one-hot
   (single-label) or multi-hot (multi-label: condition on the whole set of labels).
@@ -42,7 +42,7 @@ def _grid(image_size):
         raise ValueError(f"image_size must be an int from {MIN_SIZE} to {MAX_SIZE}. Received: "
                          f"image_size={image_size!r}")
     start, steps = int(image_size), 0
-    while start % 2 == 0 and start > 8:
+    while start % 2 == 0 and start > 4:
         start //= 2
         steps += 1
     if steps < 2:
