@@ -1,0 +1,131 @@
+"""Train autoencoders on a `Dataset` without its labels, and use their latents.
+
+- `train_autoencoder`: fit a `protkit.models.autoencoder.dcae` to reconstruct the images
+  (labels are never read).
+- `latent_features`: the frozen encoder's latent vector of every item.
+- `train_latent_mlp`: DCAE + MLP: a small MLP on frozen latents, for labelled data.
+
+The same normalizer and image size must prepare every image an encoder sees; the returned
+`AutoencoderResult` keeps both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class AutoencoderResult:
+    """What `train_autoencoder` returns: the autoencoder, its encoder, history and data preparation."""
+
+    model: object
+    encoder: object
+    history: dict
+    image_size: tuple
+    normalizer: object
+    baseline_mse: float
+    val_mse: float | None = None
+
+
+def _reconstruction_pipeline(dataset, indices, image_size, normalizer, batch_size, shuffle, seed, augment):
+    from protkit.data import make_pipeline
+
+    pipeline = make_pipeline(dataset, indices, image_size=image_size, batch_size=batch_size, labels=False,
+                             normalizer=normalizer, shuffle=shuffle, seed=seed, augment=augment)
+    return pipeline.map(lambda x: (x, x))
+
+
+def train_autoencoder(dataset, indices=None, *, image_size=64, latent_dim=64, filters=(32, 64, 128), epochs=30,
+                      batch_size=64, learning_rate=1e-3, normalization="percentile", val_fraction=0.1, augment=False,
+                      seed=0, verbose="auto", callbacks=None):
+    """Train a 2D DCAE on the images of ``dataset`` (labels unused).
+
+    Args:
+        dataset: a `Dataset` (labelled or not).
+        indices: the items to learn from (default all).
+        image_size: square size every image is resized to (divisible by 2**len(filters)).
+        latent_dim, filters: the autoencoder's size.
+        epochs, batch_size, learning_rate: Adam on the mean squared reconstruction error.
+        normalization: "percentile", "dataset" (fitted on ``indices``) or "fixed". Pixels are
+            clipped to [0, 1].
+        val_fraction: a random share of ``indices`` held out to report reconstruction error.
+        augment: random flips/rotations of the training images.
+        seed: seeds the split, shuffling, augmentation and weights.
+
+    Returns:
+        `AutoencoderResult`. ``baseline_mse`` is the error of predicting the mean training image
+        for every held-out image: a trained autoencoder must beat it.
+    """
+    import keras
+
+    from protkit.augment import classical_augmentation
+    from protkit.data import Normalizer, load_images
+    from protkit.models.autoencoder import dcae, encoder_of
+
+    indices = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(indices)
+    n_val = int(round(len(order) * val_fraction)) if val_fraction else 0
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    normalizer = Normalizer(normalization, clip=True).fit(dataset, train_idx, seed=seed)
+    keras.utils.set_random_seed(seed)
+    model = dcae((*size, dataset.num_channels), latent_dim=latent_dim, filters=filters)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    augmentation = classical_augmentation(zoom=0.0, seed=seed) if augment else None
+    train_ds = _reconstruction_pipeline(dataset, train_idx, size, normalizer, batch_size, True, seed, augmentation)
+    val_ds = _reconstruction_pipeline(dataset, val_idx, size, normalizer, batch_size, False, seed, None) \
+        if n_val else None
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                        shuffle=False)  # the pipeline shuffles
+    baseline = val_mse = None
+    if n_val:
+        sample = train_idx if len(train_idx) <= 2000 else np.sort(rng.choice(train_idx, 2000, replace=False))
+        mean_image = load_images(dataset, sample, image_size=size, normalizer=normalizer).mean(axis=0)
+        held = load_images(dataset, val_idx, image_size=size, normalizer=normalizer)
+        baseline = float(((held - mean_image) ** 2).mean())
+        val_mse = float(model.evaluate(val_ds, verbose=0))
+    return AutoencoderResult(model, encoder_of(model), history.history, size, normalizer, baseline, val_mse)
+
+
+def latent_features(encoder, dataset, indices=None, image_size=None, normalizer="percentile", batch_size=128):
+    """Latent vectors (N, latent_dim) of ``dataset``'s items, prepared as the encoder's training data was."""
+    from protkit.data import make_pipeline
+
+    size = image_size or tuple(encoder.input_shape[1:3])
+    pipeline = make_pipeline(dataset, indices, image_size=size, batch_size=batch_size, labels=False,
+                             normalizer=normalizer, cache=False)
+    return np.asarray(encoder.predict(pipeline, verbose=0))
+
+
+def train_latent_mlp(train_features, train_labels, num_classes, *, hidden=(250, 50), dropout=0.3, epochs=100,
+                     batch_size=64, learning_rate=1e-3, val_fraction=0.15, class_weight=None, seed=0, verbose=0):
+    """DCAE + MLP: an MLP on frozen latent features (standardized), early-stopped on a held-out share.
+
+    Returns:
+        (model, scaler, history). Predict with ``model.predict(scaler.transform(features))``.
+    """
+    import keras
+    from sklearn.preprocessing import StandardScaler
+
+    from protkit.data import train_val_test_split
+    from protkit.models.autoencoder import mlp_classifier
+    from protkit.training import balanced_class_weight
+
+    features = np.asarray(train_features, dtype=np.float32)
+    labels = np.asarray(train_labels, dtype=np.int64)
+    fit_idx, val_idx, _ = train_val_test_split(labels, val_fraction=val_fraction, seed=seed)
+    scaler = StandardScaler().fit(features[fit_idx])
+    scaled = scaler.transform(features).astype(np.float32)
+    targets = np.eye(num_classes, dtype=np.float32)[labels]
+    keras.utils.set_random_seed(seed)
+    model = mlp_classifier(features.shape[1], num_classes, hidden=hidden, dropout=dropout)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    weights = balanced_class_weight(labels[fit_idx], num_classes) if class_weight == "balanced" else class_weight
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
+    history = model.fit(scaled[fit_idx], targets[fit_idx], validation_data=(scaled[val_idx], targets[val_idx]),
+                        epochs=epochs, batch_size=batch_size, class_weight=weights, callbacks=[stop], verbose=verbose)
+    return model, scaler, history.history

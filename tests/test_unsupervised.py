@@ -1,0 +1,178 @@
+"""Autoencoders (2D, 3D, fused), latent MLP, clustering evaluation, Grad-CAM, cluster explanation."""
+
+import keras
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import balanced_accuracy_score
+
+from protkit.clustering import cluster_scores, fit_gmm, match_clusters, tsne
+from protkit.data import Dataset
+from protkit.data.synthetic import make_cells, make_volumes
+from protkit.explain import explain_clusters, grad_cam, last_conv_layer, threshold_masks
+from protkit.models.autoencoder import compile_fused, dcae, encoder_of, fused_dcae, mlp_classifier
+from protkit.unsupervised import latent_features, train_autoencoder, train_latent_mlp
+
+
+# ---------------------------------------------------------------- autoencoders
+@pytest.mark.parametrize("shape", [(32, 32, 1), (32, 48, 5), (8, 16, 16, 4)])
+def test_dcae_shapes_and_encoder(shape):
+    model = dcae(shape, latent_dim=6, filters=(4, 8))
+    assert model.output_shape == (None, *shape)
+    assert encoder_of(model).output_shape == (None, 6)
+
+
+@pytest.mark.parametrize("bad", [(30, 32, 1), (32, 32), (0, 32, 32, 1)])
+def test_dcae_refuses_bad_shapes(bad):
+    with pytest.raises(ValueError, match="input_shape"):
+        dcae(bad, filters=(4, 8))
+
+
+def test_dcae_keras_round_trip(tmp_path):
+    model = dcae((16, 16, 2), latent_dim=4, filters=(4, 8))
+    x = np.random.default_rng(0).random((3, 16, 16, 2)).astype(np.float32)
+    model.save(tmp_path / "ae.keras")
+    loaded = keras.saving.load_model(tmp_path / "ae.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(encoder_of(loaded).predict(x, verbose=0), encoder_of(model).predict(x, verbose=0),
+                               atol=1e-6)
+
+
+def test_autoencoder_beats_the_mean_image_on_synthetic_cells():
+    images, labels = make_cells(160, image_size=32, seed=0)
+    dataset = Dataset.from_arrays(images, labels=labels)
+    result = train_autoencoder(dataset, image_size=32, latent_dim=16, filters=(16, 32), epochs=12, batch_size=16,
+                               val_fraction=0.2, verbose=0)
+    assert result.val_mse < 0.9 * result.baseline_mse
+    features = latent_features(result.encoder, dataset, image_size=32, normalizer=result.normalizer)
+    assert features.shape == (160, 16) and np.isfinite(features).all()
+
+
+def test_3d_autoencoder_beats_the_mean_volume():
+    volumes, _ = make_volumes(48, size=16, depth=8, seed=0)
+    model = dcae((8, 16, 16, 4), latent_dim=16, filters=(8, 16))
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
+    keras.utils.set_random_seed(0)
+    model.fit(volumes[:40], volumes[:40], epochs=30, batch_size=8, verbose=0)
+    mse = float(((model.predict(volumes[40:], verbose=0) - volumes[40:]) ** 2).mean())
+    baseline = float(((volumes[:40].mean(axis=0) - volumes[40:]) ** 2).mean())
+    assert mse < baseline
+
+
+def test_fused_loss_is_the_weighted_sum_of_both_errors():
+    model = compile_fused(fused_dcae((16, 16, 2), (8, 16, 16, 2), 4, 4, (4, 8), (4, 8)), w1=0.8)
+    rng = np.random.default_rng(0)
+    x, v = rng.random((4, 16, 16, 2)).astype(np.float32), rng.random((4, 8, 16, 16, 2)).astype(np.float32)
+    target_v = np.zeros_like(v)  # make the two errors differ
+    total, loss_2d, loss_3d = model.evaluate([x, v], [x, target_v], verbose=0)
+    assert loss_2d != pytest.approx(loss_3d)
+    assert total == pytest.approx(0.8 * loss_2d + 0.2 * loss_3d, rel=1e-4)
+    assert encoder_of(model).output_shape == (None, 8)
+    with pytest.raises(ValueError, match="w1"):
+        compile_fused(model, w1=1.5)
+
+
+def test_latent_mlp_learns_separable_features():
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 3
+    features = rng.normal(size=(300, 10)) + 3.0 * np.eye(3, 10)[labels]
+    model, scaler, history = train_latent_mlp(features[:240], labels[:240], 3, epochs=60)
+    accuracy = (model.predict(scaler.transform(features[240:]), verbose=0).argmax(axis=1) == labels[240:]).mean()
+    assert accuracy > 0.9 and "val_loss" in history
+    assert [layer.units for layer in mlp_classifier(4096, 5).layers if hasattr(layer, "units")] == [250, 50, 5]
+
+
+# ---------------------------------------------------------------- clustering
+def test_hungarian_matching_agrees_with_scipy_and_sklearn():
+    y = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+    clusters = np.array([1, 1, 2, 0, 0, 0, 2, 2, 2, 1])
+    matched = match_clusters(y, clusters)
+    contingency = np.zeros((3, 3), int)
+    np.add.at(contingency, (clusters, y), 1)
+    rows, cols = linear_sum_assignment(-contingency)
+    assert matched["mapping"] == dict(zip(rows.tolist(), cols.tolist())) == {0: 1, 1: 0, 2: 2}
+    scores = cluster_scores(y, clusters)
+    assert scores["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, matched["y_pred"]))
+    assert scores["accuracy"] == pytest.approx(0.8)
+
+
+def test_extra_clusters_count_as_wrong():
+    y = np.array([0, 0, 1, 1])
+    clusters = np.array([0, 2, 1, 1])  # cluster 2 cannot be matched: 2 classes
+    scores = cluster_scores(y, clusters, class_names=["a", "b"])
+    assert scores["unmatched_items"] == 1 and scores["per_class_recall"] == {"a": 0.5, "b": 1.0}
+    assert scores["balanced_accuracy"] == pytest.approx(0.75)
+
+
+def test_gmm_finds_well_separated_groups():
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1, 2], 50)
+    features = rng.normal(size=(150, 4)) * 0.3 + np.array([[0, 0, 0, 0], [5, 0, 0, 0], [0, 5, 0, 0]])[truth]
+    _, clusters, _ = fit_gmm(features, 3, seed=0)
+    assert cluster_scores(truth, clusters)["balanced_accuracy"] == 1.0
+    again = fit_gmm(features, 3, seed=0)[1]
+    np.testing.assert_array_equal(again, clusters)  # seeded
+    embedding, kept = tsne(features, max_items=100)
+    assert embedding.shape == (100, 2) and len(kept) == 100
+    with pytest.raises(ValueError, match="NaN"):
+        fit_gmm(np.full((10, 2), np.nan), 2)
+
+
+# ---------------------------------------------------------------- Grad-CAM
+def _planted(n=200, size=24, seed=0):
+    """Class 1: a bright 5x5 square somewhere; class 0: noise only."""
+    rng = np.random.default_rng(seed)
+    images = rng.random((n, size, size, 1)).astype(np.float32) * 0.3
+    labels = np.arange(n) % 2
+    centers = rng.integers(4, size - 4, (n, 2))
+    for i in np.flatnonzero(labels):
+        r, c = centers[i]
+        images[i, r - 2:r + 3, c - 2:c + 3, 0] = 1.0
+    return images, labels, centers
+
+
+def test_grad_cam_peaks_at_the_planted_signal():
+    images, labels, centers = _planted()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((24, 24, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(images, labels, epochs=15, batch_size=32, verbose=0)
+    assert last_conv_layer(model) == "conv2"
+    positives = np.flatnonzero(labels)[:40]
+    heatmaps = grad_cam(model, images[positives], class_index=1)
+    assert heatmaps.shape == (40, 24, 24) and heatmaps.min() >= 0 and heatmaps.max() <= 1
+    peaks = np.array(np.unravel_index(heatmaps.reshape(40, -1).argmax(axis=1), (24, 24))).T
+    near = np.abs(peaks - centers[positives]).max(axis=1) <= 3
+    assert near.mean() >= 0.8
+    masks = threshold_masks(heatmaps, 0.5)
+    assert masks.shape == (40, 24, 24, 1) and set(np.unique(masks)) <= {0.0, 1.0}
+
+
+def test_grad_cam_uses_the_pre_activation_score_per_label():
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(3, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid")(x))
+    images = np.random.default_rng(0).random((4, 8, 8, 2)).astype(np.float32)
+    maps = [grad_cam(model, images, class_index=c) for c in range(3)]
+    assert all(m.shape == (4, 8, 8) for m in maps)
+    assert not np.allclose(maps[0], maps[1])
+    with pytest.raises(ValueError):
+        grad_cam(model, images, layer="no_such_layer")
+
+
+def test_cluster_explanation_runs_and_separates_distinct_clusters():
+    images, labels, _ = _planted(n=120, size=16, seed=1)
+    model = dcae((16, 16, 1), latent_dim=8, filters=(8, 16))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(images, images, epochs=3, batch_size=32, verbose=0)
+    result = explain_clusters(encoder_of(model), images, labels, epochs=30, folds=3, mask_epochs=8)
+    assert result["heatmaps"].shape == (120, 16, 16) and result["masks"].shape == (120, 16, 16, 1)
+    assert result["layer"] == "enc_conv1" and result["chance"] == 0.5
+    assert len(result["mask_cv"].folds) == 3
+    assert 0.0 <= result["mask_balanced_accuracy"] <= 1.0
+    assert result["classifier_accuracy"] > 0.8
