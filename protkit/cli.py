@@ -4,6 +4,7 @@
     protkit train DATA [data options] [--model M] [--preset P] [--epochs N] ... --out RUN_DIR
     protkit evaluate RUN_DIR DATA [data options] [--out metrics.json]
     protkit predict RUN_DIR DATA [data options] --out predictions.csv
+    protkit cluster DATA [data options] --k K --out RUN_DIR
     protkit demo --out RUN_DIR [--fast] [--overwrite]
 
 DATA is a folder with one subfolder per class, a folder of images plus ``--labels FILE.csv``,
@@ -16,6 +17,8 @@ import argparse
 import json
 import os
 import sys
+
+import numpy as np
 
 DATA_HELP = """\
 DATA is one of:
@@ -195,6 +198,27 @@ def _cmd_predict(args):
     return 0
 
 
+def _cmd_cluster(args):
+    from protkit.clustering import cluster_dataset
+
+    dataset = dataset_from_args(args)
+    print(dataset)
+    if dataset.skipped:
+        print(f"left out {len(dataset.skipped)} item(s) with problems (--skip-bad)")
+    result = cluster_dataset(dataset, args.k, out=args.out, overwrite=args.overwrite, image_size=args.image_size,
+                             latent_dim=args.latent_dim, epochs=args.epochs, batch_size=args.batch_size,
+                             normalization=args.normalization, seed=args.seed,
+                             verbose=2 if args.quiet else "auto", tsne_items=args.tsne_items)
+    sizes = np.bincount(result["assignments"], minlength=args.k)
+    print("items per cluster: " + ", ".join(f"{c}: {n}" for c, n in enumerate(sizes)))
+    scores = result["scores"]
+    if scores is not None:
+        print(f"against the known labels (evaluation only, clusters matched one-to-one): balanced accuracy "
+              f"{scores['balanced_accuracy']:.4f}, adjusted Rand index {scores['adjusted_rand_index']:.4f}")
+    print(f"run written to {args.out}")
+    return 0
+
+
 def _format_metrics(results):
     keys = ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "exact_match_accuracy",
             "elementwise_accuracy", "all_negative_elementwise_accuracy")
@@ -273,6 +297,23 @@ def build_parser():
     predict.add_argument("--batch-size", type=int, default=64)
     predict.add_argument("--overwrite", action="store_true")
     predict.set_defaults(func=_cmd_predict)
+
+    cluster = commands.add_parser("cluster", help="DCAEC: autoencoder + Gaussian mixture clusters of DATA",
+                                  epilog=DATA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_options(cluster)
+    cluster.add_argument("--k", type=int, required=True, help="number of clusters")
+    cluster.add_argument("--out", required=True, metavar="RUN_DIR")
+    cluster.add_argument("--image-size", type=int, help="default: the first image's size, rounded down to a multiple of 8")
+    cluster.add_argument("--latent-dim", type=int, default=32)
+    cluster.add_argument("--epochs", type=int, default=30, help="autoencoder epochs")
+    cluster.add_argument("--batch-size", type=int, default=64)
+    cluster.add_argument("--normalization", default="percentile", choices=("percentile", "dataset", "fixed"),
+                         help="dataset: per-channel statistics over DATA (keeps absolute intensity, e.g. DNA content)")
+    cluster.add_argument("--tsne-items", type=int, default=3000, help="items in the t-SNE figures (0: none)")
+    cluster.add_argument("--seed", type=int, default=0)
+    cluster.add_argument("--overwrite", action="store_true", help="replace a non-empty RUN_DIR")
+    cluster.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    cluster.set_defaults(func=_cmd_cluster)
 
     demo = commands.add_parser("demo", help="the main job on the embedded synthetic cells (no download)")
     demo.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for data, model, metrics and figures")

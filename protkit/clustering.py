@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 UNMATCHED = -1
@@ -125,3 +127,120 @@ def tsne(features, seed=0, perplexity=30.0, max_items=5000):
     perplexity = min(float(perplexity), max(2.0, (len(indices) - 1) / 3))
     embedding = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(scaled)
     return embedding, indices
+
+
+def save_gmm(path, gmm, scaler=None):
+    """Store a fitted GaussianMixture (and its StandardScaler) as plain arrays in an .npz file (no pickle)."""
+    arrays = {"weights": gmm.weights_, "means": gmm.means_, "covariances": gmm.covariances_,
+              "precisions_cholesky": gmm.precisions_cholesky_,
+              "covariance_type": np.array(gmm.covariance_type)}
+    if scaler is not None:
+        arrays.update(scaler_mean=scaler.mean_, scaler_scale=scaler.scale_)
+    np.savez(path, **arrays)
+
+
+def load_gmm(path):
+    """(GaussianMixture, StandardScaler or None) from `save_gmm`'s file; ready for ``predict``."""
+    from sklearn.mixture import GaussianMixture
+    from sklearn.preprocessing import StandardScaler
+
+    with np.load(path, allow_pickle=False) as stored:
+        gmm = GaussianMixture(n_components=len(stored["weights"]), covariance_type=str(stored["covariance_type"]))
+        gmm.weights_, gmm.means_ = stored["weights"], stored["means"]
+        gmm.covariances_, gmm.precisions_cholesky_ = stored["covariances"], stored["precisions_cholesky"]
+        gmm.converged_, gmm.n_iter_, gmm.lower_bound_ = True, 0, -np.inf
+        scaler = None
+        if "scaler_mean" in stored:
+            scaler = StandardScaler()
+            scaler.mean_, scaler.scale_ = stored["scaler_mean"], stored["scaler_scale"]
+            scaler.var_, scaler.n_features_in_ = stored["scaler_scale"] ** 2, len(stored["scaler_mean"])
+    return gmm, scaler
+
+
+def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, latent_dim=32, filters=(32, 64, 128),
+                    epochs=30, batch_size=64, normalization="percentile", seed=0, verbose="auto", tsne_items=3000):
+    """DCAEC end to end: train a DCAE on every item (labels unused), cluster its latents, report.
+
+    Args:
+        dataset: images, labelled or not; labels, when present, are used for evaluation only.
+        k: number of clusters.
+        out: a folder for ``autoencoder.keras``, ``gmm.npz``, ``assignments.csv`` (id, path,
+            cluster, one probability column per cluster, label if known), ``config.json``,
+            ``metrics.json`` (with labels) and figures; refused if not empty unless ``overwrite``.
+        image_size: square size for the autoencoder; default the first item's size rounded
+            down to a multiple of ``2 ** len(filters)``.
+        latent_dim, filters, epochs, batch_size: the autoencoder.
+        normalization: "percentile" (per image: shape), "dataset" (per channel over the data:
+            keeps absolute intensity such as DNA content) or "fixed".
+        seed: seeds everything.
+        tsne_items: items in the t-SNE figures (a seeded sample); 0 skips them.
+
+    Returns:
+        dict with ``assignments``, ``probabilities``, ``features``, ``scores`` (None without
+        labels), ``autoencoder`` (`protkit.unsupervised.AutoencoderResult`), ``gmm``, ``out``.
+    """
+    from protkit.unsupervised import latent_features, train_autoencoder
+
+    if len(dataset) < k:
+        raise ValueError(f"cannot make {k} clusters from {len(dataset)} items")
+    if out is not None:
+        from protkit._io import prepare_output_dir
+
+        out = prepare_output_dir(out, overwrite=overwrite)
+    if image_size is None:
+        step = 2 ** len(filters)
+        first = dataset.read(0).shape[:2]
+        image_size = max(step, (min(first) // step) * step)
+    ae = train_autoencoder(dataset, image_size=image_size, latent_dim=latent_dim, filters=filters, epochs=epochs,
+                           batch_size=batch_size, normalization=normalization, seed=seed, verbose=verbose)
+    features = latent_features(ae.encoder, dataset, image_size=ae.image_size, normalizer=ae.normalizer)
+    gmm, assignments, scaler = fit_gmm(features, k, seed=seed)
+    probabilities = gmm.predict_proba(scaler.transform(features))
+    labelled = dataset.task == "single_label"
+    scores = cluster_scores(dataset.labels, assignments, class_names=dataset.class_names) if labelled else None
+    result = {"assignments": assignments, "probabilities": probabilities, "features": features, "scores": scores,
+              "autoencoder": ae, "gmm": gmm, "out": out}
+    if out is not None:
+        _write_cluster_run(out, dataset, result, k, scaler, dict(
+            k=int(k), image_size=list(ae.image_size), latent_dim=int(latent_dim), filters=list(filters),
+            epochs=int(epochs), normalization=ae.normalizer.get_config(), seed=int(seed), data=dataset.source,
+            channel_names=list(dataset.channel_names or []), items=len(dataset),
+            autoencoder_val_mse=ae.val_mse, mean_image_val_mse=ae.baseline_mse), tsne_items)
+    return result
+
+
+def _write_cluster_run(out, dataset, result, k, scaler, config, tsne_items):
+    import pandas as pd
+
+    from protkit import plots
+    from protkit._io import write_json
+
+    result["autoencoder"].model.save(out / "autoencoder.keras")
+    save_gmm(out / "gmm.npz", result["gmm"], scaler)
+    table = pd.DataFrame({"id": dataset.ids,
+                          "path": [os.pathsep.join(item) for item in dataset.items] if dataset.items else "",
+                          "cluster": result["assignments"]})
+    for c in range(k):
+        table[f"prob_cluster_{c}"] = np.round(result["probabilities"][:, c], 6)
+    if dataset.task == "single_label":
+        table["label"] = [dataset.class_names[i] for i in dataset.labels]
+    table.to_csv(out / "assignments.csv", index=False)
+    write_json(out / "config.json", config)
+    if result["scores"] is not None:
+        write_json(out / "metrics.json", dict(result["scores"], protocol={
+            "labels": "used for evaluation only: clusters matched one-to-one to classes (Hungarian algorithm) "
+                      "after fitting",
+            "balanced_accuracy": "mean per-class recall of the matched clusters; unmatched clusters count as wrong",
+            "fit": "autoencoder and Gaussian mixture fitted on every item, without labels"}))
+        figure = plots.confusion_matrix(np.asarray(result["scores"]["confusion_matrix"]), dataset.class_names)
+        plots.save(figure, out / "confusion_matrix.png", overwrite=True, close=True)
+    if tsne_items:
+        embedding, kept = tsne(result["features"], seed=config["seed"], max_items=tsne_items)
+        figure = plots.embedding_scatter(embedding, result["assignments"][kept], title="t-SNE of latents: clusters",
+                                         legend_title="cluster")
+        plots.save(figure, out / "tsne_clusters.png", overwrite=True, close=True)
+        if dataset.task == "single_label":
+            names = np.asarray(dataset.class_names)[dataset.labels[kept]]
+            figure = plots.embedding_scatter(embedding, names, title="t-SNE of latents: known labels",
+                                             legend_title="label")
+            plots.save(figure, out / "tsne_labels.png", overwrite=True, close=True)

@@ -1,12 +1,17 @@
 """Autoencoders (2D, 3D, fused), latent MLP, clustering evaluation, Grad-CAM, cluster explanation."""
 
+import json
+
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import balanced_accuracy_score
 
-from protkit.clustering import cluster_scores, fit_gmm, match_clusters, tsne
+from conftest import IFC, requires, write_png
+from protkit.cli import main
+from protkit.clustering import cluster_dataset, cluster_scores, fit_gmm, load_gmm, match_clusters, tsne
 from protkit.data import Dataset
 from protkit.data.synthetic import make_cells, make_volumes
 from protkit.explain import explain_clusters, grad_cam, last_conv_layer, threshold_masks
@@ -176,3 +181,45 @@ def test_cluster_explanation_runs_and_separates_distinct_clusters():
     assert len(result["mask_cv"].folds) == 3
     assert 0.0 <= result["mask_balanced_accuracy"] <= 1.0
     assert result["classifier_accuracy"] > 0.8
+
+
+# ---------------------------------------------------------------- protkit cluster
+@requires(IFC)
+@pytest.mark.real_data
+def test_cluster_cli_on_the_real_ifc_folder(tmp_path, capsys):
+    out = tmp_path / "clusters"
+    code = main(["cluster", str(IFC), "--channels", "Ch3,Ch4,Ch6", "--k", "7", "--out", str(out), "--epochs", "1",
+                 "--latent-dim", "8", "--tsne-items", "300", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    table = pd.read_csv(out / "assignments.csv")
+    assert len(table) == 2734 and set(table.cluster) <= set(range(7))
+    assert [c for c in table.columns if c.startswith("prob_")] == [f"prob_cluster_{c}" for c in range(7)]
+    np.testing.assert_allclose(table.filter(like="prob_").sum(axis=1), 1.0, atol=1e-4)
+    assert set(table.label) == {"Anaphase", "G1", "G2", "Metaphase", "Prophase", "S_phase", "Telophase"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 < metrics["balanced_accuracy"] <= 1.0 and "Hungarian" in metrics["protocol"]["labels"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["image_size"] == [40, 40] and config["channel_names"] == ["Ch3", "Ch4", "Ch6"]
+    for name in ("autoencoder.keras", "gmm.npz", "tsne_clusters.png", "tsne_labels.png", "confusion_matrix.png"):
+        assert (out / name).exists(), name
+    gmm, scaler = load_gmm(out / "gmm.npz")
+    encoder = encoder_of(keras.saving.load_model(out / "autoencoder.keras", safe_mode=True))
+    assert encoder.output_shape == (None, 8) and gmm.n_components == 7 and scaler is not None
+    assert "balanced accuracy" in capsys.readouterr().out
+    assert main(["cluster", str(IFC), "--channels", "Ch3,Ch4,Ch6", "--k", "7", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_cluster_on_an_unlabelled_folder_writes_no_metrics(tmp_path):
+    images, _ = make_cells(24, image_size=32, seed=3)
+    for i, image in enumerate(images):
+        write_png(tmp_path / "cells" / f"cell{i:02d}.png", image[..., 1])
+    dataset = Dataset.from_folder(tmp_path / "cells")
+    assert dataset.labels is None
+    result = cluster_dataset(dataset, 3, out=tmp_path / "run", epochs=1, latent_dim=4, filters=(8, 16),
+                             verbose=0, tsne_items=0)
+    assert result["scores"] is None and not (tmp_path / "run" / "metrics.json").exists()
+    table = pd.read_csv(tmp_path / "run" / "assignments.csv")
+    assert len(table) == 24 and "label" not in table.columns
+    gmm, scaler = load_gmm(tmp_path / "run" / "gmm.npz")
+    np.testing.assert_array_equal(gmm.predict(scaler.transform(result["features"])), result["assignments"])

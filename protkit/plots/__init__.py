@@ -13,6 +13,7 @@ Modules, all re-exported here (write ``plots.sample_grid``, not ``plots.datasets
 - `models`: what a model sees: `augmentation_grid`, `spectrum`, `mean_spectra`, `attention_map`,
   and their pure NumPy parts `log_spectra`, `attention_received`;
 - `training`: `learning_curves`;
+- `unsupervised`: `embedding_scatter` (t-SNE of latents), `heatmap_overlays` (Grad-CAM);
 - `metrics`: results: `confusion_matrix`, `per_class_bars`, `accuracy_trap`;
 - `save`, and the colour constants `HPA_COLORS`, `PALETTE`, `TINTS`.
 
@@ -33,8 +34,11 @@ from protkit.plots.models import (
     spectrum,
 )
 from protkit.plots.training import learning_curves
+from protkit.plots.unsupervised import embedding_scatter, heatmap_overlays
 
 __all__ = [
+    "embedding_scatter",
+    "heatmap_overlays",
     "HPA_COLORS",
     "PALETTE",
     "TINTS",
