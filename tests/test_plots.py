@@ -355,3 +355,30 @@ def test_accuracy_trap_bars_match_the_table(predictions):
     assert [text.get_text() for text in ax.get_legend().get_texts()][0] == "model"
     with pytest.raises(ValueError, match="DataFrame"):
         plots.accuracy_trap({"model": 1})
+
+
+def test_embedding_scatter_one_series_per_group():
+    rng = np.random.default_rng(0)
+    figure = plots.embedding_scatter(rng.normal(size=(30, 2)), np.repeat(["a", "b", "c"], 10), legend_title="label")
+    ax = figure.axes[0]
+    assert len(ax.collections) == 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a (10)", "b (10)", "c (10)"]
+    with pytest.raises(ValueError, match="one group per point"):
+        plots.embedding_scatter(np.zeros((4, 3)), np.zeros(4))
+    plt.close("all")
+
+
+def test_heatmap_overlays_and_reconstructions(cells):
+    images = cells.arrays[:3].astype(np.float32) / 255
+    heat = np.zeros((3, 32, 32), np.float32)
+    heat[:, 10:20, 10:20] = 1
+    figure = plots.heatmap_overlays(images, heat, masks=heat > 0.5, titles=["x", "y", "z"], normalizer=None)
+    assert len(figure.axes) == 9 and figure.axes[0].get_ylabel() == "x"
+    assert len(figure.axes[1].images) == 2  # the composite, then the heatmap over it
+    with pytest.raises(ValueError, match="one \\(H, W\\) heatmap per image"):
+        plots.heatmap_overlays(images, heat[:2])
+    figure = plots.reconstructions(images, images * 0.5, n=2)
+    assert len(figure.axes) == 4 and figure.axes[0].get_title().startswith("MSE ")
+    expected = float(((images[0] - images[0] * 0.5) ** 2).mean())
+    assert figure.axes[0].get_title() == f"MSE {expected:.4f}"
+    plt.close("all")

@@ -13,7 +13,8 @@ Modules, all re-exported here (write ``plots.sample_grid``, not ``plots.datasets
 - `models`: what a model sees: `augmentation_grid`, `spectrum`, `mean_spectra`, `attention_map`,
   and their pure NumPy parts `log_spectra`, `attention_received`;
 - `training`: `learning_curves`;
-- `unsupervised`: `embedding_scatter` (t-SNE of latents), `heatmap_overlays` (Grad-CAM);
+- `unsupervised`: `embedding_scatter` (t-SNE of latents), `heatmap_overlays` (Grad-CAM),
+  `reconstructions` (autoencoder output next to its input);
 - `metrics`: results: `confusion_matrix`, `per_class_bars`, `accuracy_trap`;
 - `save`, and the colour constants `HPA_COLORS`, `PALETTE`, `TINTS`.
 
@@ -34,11 +35,12 @@ from protkit.plots.models import (
     spectrum,
 )
 from protkit.plots.training import learning_curves
-from protkit.plots.unsupervised import embedding_scatter, heatmap_overlays
+from protkit.plots.unsupervised import embedding_scatter, heatmap_overlays, reconstructions
 
 __all__ = [
     "embedding_scatter",
     "heatmap_overlays",
+    "reconstructions",
     "HPA_COLORS",
     "PALETTE",
     "TINTS",

@@ -75,3 +75,31 @@ def heatmap_overlays(images, heatmaps, masks=None, titles=None, colors=None, nor
     for ax, text in zip(axes[0], ("image", "Grad-CAM", "mask")):
         ax.set_title(text, fontsize=9)
     return fig
+
+
+def reconstructions(originals, reconstructed, n=6, colors=None, normalizer=None):
+    """Originals (top row) above their autoencoder reconstructions (bottom row).
+
+    Args:
+        originals, reconstructed: (N, H, W, C) arrays, as the autoencoder saw and produced them.
+        n: columns (the first n items).
+        colors: channel colours of the composites.
+        normalizer: display scaling (None: values already in about [0, 1], as the autoencoder sees them).
+
+    Returns:
+        The Figure, 2 rows x n columns; each column title gives that item's mean squared error.
+    """
+    originals, reconstructed = np.asarray(originals), np.asarray(reconstructed)
+    if originals.shape != reconstructed.shape:
+        raise ValueError(f"originals and reconstructions differ in shape: {originals.shape} vs {reconstructed.shape}")
+    n = min(int(n), len(originals))
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.0), squeeze=False, layout="constrained")
+    for i in range(n):
+        error = float(((originals[i] - reconstructed[i]) ** 2).mean())
+        for row, image in enumerate((originals[i], np.clip(reconstructed[i], 0, 1))):
+            axes[row, i].imshow(channel_composite(image, colors=colors, normalizer=normalizer))
+            _bare(axes[row, i])
+        axes[0, i].set_title(f"MSE {error:.4f}", fontsize=8)
+    axes[0, 0].set_ylabel("original", fontsize=9)
+    axes[1, 0].set_ylabel("reconstruction", fontsize=9)
+    return fig
