@@ -340,3 +340,51 @@ def compare(results, metric, reference=None):
                         "wilcoxon_pvalue": tests["wilcoxon_pvalue"]})
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _latex_escape(text):
+    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                          ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def latex_table(frame, digits=4, caption=None):
+    """A DataFrame as a LaTeX ``tabular`` (booktabs rules), index first; no extra packages beyond booktabs."""
+
+    def cell(value):
+        if isinstance(value, (float, np.floating)):
+            return "--" if not np.isfinite(value) else f"{value:.{digits}f}"
+        return _latex_escape(str(value))
+
+    columns = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
+    lines = [r"\begin{table}[ht]", r"\centering"]
+    if caption:
+        lines.append(r"\caption{" + _latex_escape(caption) + "}")
+    lines += [r"\begin{tabular}{l" + "r" * len(frame.columns) + "}", r"\toprule",
+              " & ".join(_latex_escape(c) for c in columns) + r" \\", r"\midrule"]
+    for index, row in zip(frame.index, frame.itertuples(index=False)):
+        lines.append(" & ".join([cell(index)] + [cell(v) for v in row]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def export_table(frame, stem, digits=4, caption=None, overwrite=False):
+    """Write ``frame`` as ``<stem>.csv`` (full precision), ``<stem>.md`` and ``<stem>.tex``.
+
+    Returns:
+        dict {"csv", "md", "tex"} of the paths written. Existing files are refused unless
+        ``overwrite``.
+    """
+    from protkit._io import markdown_table
+
+    stem = pathlib.Path(stem)
+    paths = {kind: stem.with_name(stem.name + f".{kind}") for kind in ("csv", "md", "tex")}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} exist; pass overwrite=True to replace them")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(paths["csv"])
+    paths["md"].write_text(markdown_table(frame, digits=digits) + "\n")
+    paths["tex"].write_text(latex_table(frame, digits=digits, caption=caption))
+    return paths

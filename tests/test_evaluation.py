@@ -159,3 +159,34 @@ def test_compare_tests_every_model_against_the_reference():
     assert table.loc["none", "difference_vs_classical"] == pytest.approx(-0.05)
     with pytest.raises(ValueError, match="no per-fold column"):
         compare(results, "recall:Golgi")
+
+
+def test_export_table_writes_csv_markdown_and_latex(tmp_path):
+    import pandas as pd
+
+    table = pd.DataFrame({"mean": [0.81234, 0.7], "t_pvalue": [float("nan"), 0.0312]},
+                         index=pd.Index(["fast_spec_cnn", "cnn & co"], name="model"))
+    paths = evaluation.export_table(table, tmp_path / "compare", caption="macro_f1, 5 folds")
+    assert pd.read_csv(paths["csv"], index_col=0).loc["fast_spec_cnn", "mean"] == pytest.approx(0.81234)
+    assert "| fast_spec_cnn | 0.8123 | nan |" in paths["md"].read_text()
+    tex = paths["tex"].read_text()
+    assert r"fast\_spec\_cnn & 0.8123 & -- \\" in tex and r"cnn \& co & 0.7000 & 0.0312 \\" in tex
+    assert tex.count(r"\toprule") == 1 and r"\caption{macro\_f1, 5 folds}" in tex
+    with pytest.raises(FileExistsError, match="overwrite"):
+        evaluation.export_table(table, tmp_path / "compare")
+
+
+def test_comparison_bars_draw_one_bar_per_model():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from protkit import plots
+
+    table = pd.DataFrame({"mean": [0.8, 0.7], "ci_low": [0.75, 0.6], "ci_high": [0.85, 0.8],
+                          "t_pvalue": [float("nan"), 0.04]}, index=["a", "b"])
+    figure = plots.comparison_bars(table, metric="macro_f1", reference="a")
+    ax = figure.axes[0]
+    assert len(ax.patches) == 2 and [t.get_text() for t in ax.texts] == ["p=0.040"]
+    assert ax.get_ylabel() == "macro_f1"

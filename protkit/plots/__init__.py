@@ -15,7 +15,7 @@ Modules, all re-exported here (write ``plots.sample_grid``, not ``plots.datasets
 - `training`: `learning_curves`;
 - `unsupervised`: `embedding_scatter` (t-SNE of latents), `heatmap_overlays` (Grad-CAM),
   `reconstructions` (autoencoder output next to its input);
-- `metrics`: results: `confusion_matrix`, `per_class_bars`, `accuracy_trap`;
+- `metrics`: results: `confusion_matrix`, `per_class_bars`, `accuracy_trap`, `comparison_bars`;
 - `save`, and the colour constants `HPA_COLORS`, `PALETTE`, `TINTS`.
 
 Importing `protkit.plots` does not import TensorFlow; `augmentation_grid`, `log_spectra`,
@@ -25,7 +25,7 @@ Importing `protkit.plots` does not import TensorFlow; `augmentation_grid`, `log_
 from protkit.plots._common import HPA_COLORS, PALETTE, TINTS, save
 from protkit.plots.datasets import class_balance, normalization_comparison, sample_grid
 from protkit.plots.images import channel_composite, channel_panels, raw_vs_inverted
-from protkit.plots.metrics import accuracy_trap, confusion_matrix, per_class_bars
+from protkit.plots.metrics import accuracy_trap, comparison_bars, confusion_matrix, per_class_bars
 from protkit.plots.models import (
     attention_map,
     attention_received,
@@ -40,6 +40,7 @@ from protkit.plots.unsupervised import embedding_scatter, heatmap_overlays, reco
 __all__ = [
     "embedding_scatter",
     "heatmap_overlays",
+    "comparison_bars",
     "reconstructions",
     "HPA_COLORS",
     "PALETTE",

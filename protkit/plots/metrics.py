@@ -167,3 +167,35 @@ def accuracy_trap(table, ax=None, reference=None, title=None):
             title += f"\npredicting no label at all already scores {100 * trap:.1f} % element-wise accuracy"
     ax.set_title(title, fontsize=10)
     return fig
+
+
+def comparison_bars(table, metric=None, ax=None, title=None, reference=None):
+    """Models side by side: mean over folds with its 95 % interval (a `protkit.evaluation.compare` table).
+
+    Args:
+        table: DataFrame indexed by model with ``mean``, ``ci_low``, ``ci_high`` (and optionally
+            ``t_pvalue``: printed above each bar).
+        metric: axis label.
+        ax: optional axes.
+        title: figure title.
+        reference: a model name drawn as a dashed line across the plot.
+    """
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(1.3 * len(table) + 2.5, 3.6),
+                                                                  layout="constrained")
+    means = table["mean"].to_numpy(dtype=float)
+    low = np.nan_to_num(means - table["ci_low"].to_numpy(dtype=float))
+    high = np.nan_to_num(table["ci_high"].to_numpy(dtype=float) - means)
+    positions = np.arange(len(table))
+    ax.bar(positions, means, yerr=[low, high], capsize=4, color="#6a9ec5", edgecolor="black", linewidth=0.5)
+    ax.set_xticks(positions, [str(i) for i in table.index], rotation=20, ha="right", fontsize=8)
+    if "t_pvalue" in table:
+        for x, mean, p in zip(positions, means, table["t_pvalue"].to_numpy(dtype=float)):
+            if np.isfinite(p):
+                ax.annotate(f"p={p:.3f}", (x, mean), textcoords="offset points", xytext=(0, 4), ha="center",
+                            fontsize=7)
+    if reference is not None and reference in table.index:
+        ax.axhline(float(table.loc[reference, "mean"]), color="gray", linestyle="--", linewidth=1)
+    ax.set_ylabel(metric or "score")
+    ax.set_title(title or "mean over folds, 95 % interval", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
