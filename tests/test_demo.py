@@ -19,7 +19,17 @@ def test_demo_fast_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
     assert trap.loc["all-negative baseline", "elementwise_accuracy"] > 0.7  # the trap
     metrics = json.loads((out / "run" / "metrics.json").read_text())
     assert {"macro_f1", "exact_match_accuracy", "elementwise_accuracy"} <= set(metrics["test"])
-    assert "Macro-F1 and exact-match accuracy are the numbers to read" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Macro-F1 and exact-match accuracy are the numbers to read" in report
+    # cross-validation of three models on shared folds, exported three ways, with paired tests
+    comparison = pd.read_csv(out / "comparison_macro_f1.csv", index_col=0)
+    assert list(comparison.index) == ["fast_spec_cnn", "fast_spec_cnn, no attention", "traditional CNN"]
+    assert {"mean", "ci_low", "ci_high", "t_pvalue"} <= set(comparison.columns)
+    assert (out / "comparison_macro_f1.tex").read_text().startswith("\\begin{table}")
+    for name in ("comparison_macro_f1.md", "comparison_exact_match_accuracy.csv", "comparison_macro_f1.png",
+                 "gradcam.png", "cv/fast_spec_cnn/folds.csv"):
+        assert (out / name).exists(), name
+    assert "## Cross-validation" in report and "![Grad-CAM](gradcam.png)" in report
     capsys.readouterr()
     assert main(["demo", "--out", str(out), "--fast"]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
