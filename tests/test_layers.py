@@ -299,6 +299,41 @@ def test_residual_block_projects_when_shape_changes(init_kwargs):
     assert outputs.shape == block.compute_output_shape((1, 6, 6, 3))
 
 
+@pytest.mark.parametrize("size", [6, 7])
+def test_strided_shortcut_equals_a_strided_1x1_convolution(size):
+    block = ResidualBlock(filters=4, strides=2)
+    x = _random((2, size, size, 3))
+    block(x)
+    reference = keras.layers.Conv2D(4, 1, strides=2, padding="same", use_bias=False)
+    reference.build((None, size, size, 3))
+    reference.kernel.assign(block.shortcut_conv.kernel)
+    sampled = x[:, ::2, ::2, :]
+    ours = keras.ops.convert_to_numpy(block.shortcut_conv(sampled))
+    np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(reference(x)), atol=1e-5)
+
+
+def test_strided_residual_block_trains_at_64_pixels(tmp_path):
+    """Regression: TF 2.21's oneDNN strided 1x1 convolution crashed training here (segfault)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import numpy as np, keras\n"
+        "from protkit.layers import ResidualBlock\n"
+        "inputs = keras.Input((64, 64, 4))\n"
+        "x = keras.layers.GlobalAveragePooling2D()(ResidualBlock(16, strides=2)(inputs))\n"
+        "model = keras.Model(inputs, keras.layers.Dense(3, activation='softmax')(x))\n"
+        "model.compile(optimizer='adam', loss='categorical_crossentropy')\n"
+        "rng = np.random.default_rng(0)\n"
+        "for n in (80, 100):\n"
+        "    model.fit(rng.random((n, 64, 64, 4), dtype=np.float32), np.eye(3)[rng.integers(0, 3, n)],\n"
+        "              batch_size=32, epochs=2, verbose=0)\n"
+        "print('trained')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]
+
+
 @pytest.mark.parametrize(
     "init_kwargs, input_shape, expected_output_shape",
     [

@@ -200,10 +200,14 @@ class ResidualBlock(keras.layers.Layer):
                 if self.weight_decay > 0
                 else None
             )
+            # A 1x1 convolution with strides s equals subsampling every s-th pixel, then a 1x1
+            # convolution with strides 1 (same weights). `call` does the latter: TensorFlow
+            # 2.21's oneDNN CPU kernel for strided 1x1 convolutions corrupts the heap in
+            # training at 64x64 (a segfault; tests/test_layers.py keeps a regression test).
             self.shortcut_conv = keras.layers.Conv2D(
                 self.filters,
                 1,
-                strides=self.strides,
+                strides=1,
                 use_bias=False,
                 kernel_regularizer=regularizer,
                 dtype=self.dtype_policy,
@@ -224,8 +228,11 @@ class ResidualBlock(keras.layers.Layer):
                 x = ops.relu(x)
         shortcut = inputs
         if self.shortcut_conv is not None:
+            sampled = inputs
+            if self.strides != (1, 1):
+                sampled = inputs[:, :: self.strides[0], :: self.strides[1], :]
             shortcut = self.shortcut_norm(
-                self.shortcut_conv(inputs), training=training
+                self.shortcut_conv(sampled), training=training
             )
         return ops.relu(x + shortcut)
 
