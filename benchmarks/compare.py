@@ -1,0 +1,163 @@
+"""Models and ablations compared by 5-fold cross-validation on the real HEp-2 and IFC sets.
+
+Per data set, `protkit.evaluation.cross_validate` runs the same stratified folds (seed 0) for:
+the Fast Spec CNN (cpu preset); its ablations without attention, without the spectral stream
+and without regularization; a traditional CNN; ResNet-18 (width 16); PLCNN. Every model trains
+for the same number of epochs (15 % of the training folds held out inside, best epoch kept by
+early stopping) with classical augmentation, and is scored once per held-out fold.
+
+Reported per model: per-fold balanced accuracy (mean class accuracy) and macro-F1, mean, std,
+95 % t-interval; paired t-test and Wilcoxon signed-rank test against the Fast Spec CNN; McNemar
+against the Fast Spec CNN on the pooled out-of-fold predictions (every cell predicted once).
+
+Data: HEp-2 `training/` (8,701 cells, 64x64; cells split per cell, no specimen ids) and IFC
+Jurkat Experiment_1 (2,734 cells, Ch3/Ch4/Ch6, 40x40, balanced class weights).
+
+Run:
+    python benchmarks/compare.py                  # full (several hours on 2 cores)
+    python benchmarks/compare.py --quick          # smoke test
+    python benchmarks/compare.py --sections ifc --update
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+warnings.filterwarnings("ignore", message="Your input ran out of data")
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "compare.json"
+SEED = 0
+SECTIONS = ("hep2", "ifc")
+ARMS = {
+    "fast_spec_cnn": dict(model="fast_spec_cnn"),
+    "fast_spec_cnn, no attention": dict(model="fast_spec_cnn", model_kwargs={"attention": False}),
+    "fast_spec_cnn, no spectral stream": dict(model="fast_spec_cnn", model_kwargs={"spectral": "spatial"}),
+    "fast_spec_cnn, no regularization": dict(model="fast_spec_cnn", model_kwargs={"regularization": False}),
+    "traditional CNN": dict(model="cnn", model_kwargs={"filters": (32, 64, 128), "hidden_units": 256}),
+    "ResNet-18 (width 16)": dict(model="resnet", model_kwargs={"depth": 18, "width": 16}),
+    "PLCNN": dict(model="plcnn", model_kwargs={"filters": (16, 32, 64)}),
+}
+SETS = {"hep2": dict(image_size=64, class_weight=None), "ifc": dict(image_size=40, class_weight="balanced")}
+MODES = {
+    "full": dict(items=None, folds=5, epochs=30, patience=8),
+    "quick": dict(items=300, folds=2, epochs=1, patience=None),
+}
+
+
+def open_set(name, data_dir, items):
+    from protkit.data import Dataset, train_val_test_split
+
+    if name == "hep2":
+        folder = data_dir / "hep2_icpr2014"
+        if not (folder / "training_labels.csv").is_file():
+            raise FileNotFoundError(f"not found: {folder / 'training_labels.csv'}")
+        dataset = Dataset.from_csv(folder / "training_labels.csv", folder / "training", id_column="Image ID",
+                                   label_column="Image class", pattern="{id:05d}.png")
+    else:
+        folder = data_dir / "ifc_jurkat_cellcycle" / "Experiment_1"
+        if not folder.is_dir():
+            raise FileNotFoundError(f"not found: {folder}/")
+        dataset = Dataset.from_folder(folder, channels=["Ch3", "Ch4", "Ch6"])
+    if items is not None and items < len(dataset):
+        _, keep, _ = train_val_test_split(dataset.labels, val_fraction=items / len(dataset), seed=SEED)
+        dataset = dataset.subset(keep)
+    return dataset
+
+
+def run_set(name, dataset, mode, workdir):
+    from protkit.evaluation import compare, cross_validate, mcnemar
+
+    settings = SETS[name]
+    results, minutes = {}, {}
+    for arm, options in ARMS.items():
+        print(f"\n{name}: {arm}", flush=True)
+        started = time.perf_counter()
+        results[arm] = cross_validate(dataset, k=mode["folds"], image_size=settings["image_size"], epochs=mode["epochs"],
+                                      early_stopping=mode["patience"], class_weight=settings["class_weight"],
+                                      seed=SEED, out=workdir / arm.replace(" ", "_").replace(",", ""), **options)
+        minutes[arm] = (time.perf_counter() - started) / 60
+    _, y_true, reference = results["fast_spec_cnn"].pooled_predictions()
+    tests = {}
+    for arm, result in results.items():
+        if arm != "fast_spec_cnn":
+            tests[arm] = mcnemar(y_true, result.pooled_predictions()[2].argmax(axis=1), reference.argmax(axis=1))
+    return {
+        "items": len(dataset), "folds": mode["folds"], "image_size": settings["image_size"],
+        "per_class": {c: int(n) for c, n in dataset.class_counts().items()},
+        "protocol": dict(results["fast_spec_cnn"].protocol, epochs=mode["epochs"], early_stopping=mode["patience"],
+                         class_weight=settings["class_weight"]),
+        "comparison": {metric: compare(results, metric, reference="fast_spec_cnn").to_dict(orient="index")
+                       for metric in ("balanced_accuracy", "macro_f1", "accuracy")},
+        "mcnemar_vs_fast_spec_cnn": tests,
+        "folds_table": {arm: r.folds.to_dict(orient="records") for arm, r in results.items()},
+        "minutes": minutes,
+    }
+
+
+def write_json(report, out):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".tmp")
+    partial.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
+    partial.replace(out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--update", action="store_true", help="keep sections of --out this run does not redo")
+    parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    parser.add_argument("--workdir", type=pathlib.Path,
+                        help="keep per-fold results here (rerunning resumes); default a temporary folder")
+    args = parser.parse_args(argv)
+    sections = [s for s in args.sections.split(",") if s]
+    if set(sections) - set(SECTIONS):
+        parser.error(f"unknown section(s): {sorted(set(sections) - set(SECTIONS))}")
+    mode_name = "quick" if args.quick else "full"
+    mode = MODES[mode_name]
+    import tensorflow as tf
+
+    report = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
+    report.update({"benchmark": "compare", "mode": mode_name, "parameters": dict(mode, seed=SEED),
+                   "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                               "tensorflow": tf.__version__, "loadavg_start": list(os.getloadavg())}})
+    workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="protkit_compare_"))
+    try:
+        for name in sections:
+            try:
+                dataset = open_set(name, args.data, mode["items"])
+            except FileNotFoundError as error:
+                print(f"skipping {name}: {error}", file=sys.stderr)
+                report.setdefault("skipped", {})[name] = str(error)
+                continue
+            report[name] = run_set(name, dataset, mode, workdir / name)
+            table = report[name]["comparison"]["balanced_accuracy"]
+            print(f"\n{name}: balanced accuracy, {mode['folds']}-fold CV")
+            for arm, row in table.items():
+                print(f"  {arm:<36} {row['mean']:.4f} ± {row['std']:.4f}"
+                      + (f"  t p={row['t_pvalue']:.3f}" if "t_pvalue" in row else ""))
+            write_json(report, args.out)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report["machine"]["loadavg_end"] = list(os.getloadavg())
+    write_json(report, args.out)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
