@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import shutil
 import sys
 import tempfile
@@ -36,9 +35,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "compare.json"
+from _common import DEFAULT_DATA, RESULTS, machine_facts, open_hep2, open_ifc, stratified_subset, write_json
+
+DEFAULT_OUT = RESULTS / "compare.json"
 SEED = 0
 SECTIONS = ("hep2", "ifc")
 ARMS = {
@@ -58,23 +57,8 @@ MODES = {
 
 
 def open_set(name, data_dir, items):
-    from protkit.data import Dataset, train_val_test_split
-
-    if name == "hep2":
-        folder = data_dir / "hep2_icpr2014"
-        if not (folder / "training_labels.csv").is_file():
-            raise FileNotFoundError(f"not found: {folder / 'training_labels.csv'}")
-        dataset = Dataset.from_csv(folder / "training_labels.csv", folder / "training", id_column="Image ID",
-                                   label_column="Image class", pattern="{id:05d}.png")
-    else:
-        folder = data_dir / "ifc_jurkat_cellcycle" / "Experiment_1"
-        if not folder.is_dir():
-            raise FileNotFoundError(f"not found: {folder}/")
-        dataset = Dataset.from_folder(folder, channels=["Ch3", "Ch4", "Ch6"])
-    if items is not None and items < len(dataset):
-        _, keep, _ = train_val_test_split(dataset.labels, val_fraction=items / len(dataset), seed=SEED)
-        dataset = dataset.subset(keep)
-    return dataset
+    dataset = open_hep2(data_dir) if name == "hep2" else open_ifc(data_dir)
+    return stratified_subset(dataset, items, SEED)
 
 
 def run_set(name, dataset, mode, workdir):
@@ -107,13 +91,6 @@ def run_set(name, dataset, mode, workdir):
     }
 
 
-def write_json(report, out):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".tmp")
-    partial.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
-    partial.replace(out)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -129,12 +106,9 @@ def main(argv=None):
         parser.error(f"unknown section(s): {sorted(set(sections) - set(SECTIONS))}")
     mode_name = "quick" if args.quick else "full"
     mode = MODES[mode_name]
-    import tensorflow as tf
-
     report = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
     report.update({"benchmark": "compare", "mode": mode_name, "parameters": dict(mode, seed=SEED),
-                   "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                               "tensorflow": tf.__version__, "loadavg_start": list(os.getloadavg())}})
+                   "machine": machine_facts()})
     workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="protkit_compare_"))
     try:
         for name in sections:

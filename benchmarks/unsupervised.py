@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import sys
 import time
 import warnings
@@ -37,9 +36,9 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "unsupervised.json"
+from _common import DEFAULT_DATA, RESULTS, machine_facts, open_hep2, open_ifc, stratified_subset, write_json
+
+DEFAULT_OUT = RESULTS / "unsupervised.json"
 SEED = 0
 SECTIONS = ("hep2", "ifc", "volumes")
 IFC_GROUPS = {"G1": "interphase", "S_phase": "interphase", "G2": "interphase", "Prophase": "prophase",
@@ -52,25 +51,11 @@ MODES = {
 }
 
 
-def _subset(dataset, items):
-    from protkit.data import train_val_test_split
-
-    if items is None or items >= len(dataset):
-        return dataset
-    _, keep, _ = train_val_test_split(dataset.labels, val_fraction=items / len(dataset), seed=SEED)
-    return dataset.subset(keep)
-
-
 def bench_hep2(data_dir, mode):
     from protkit import metrics
-    from protkit.data import Dataset
     from protkit.unsupervised import latent_features, train_autoencoder, train_latent_mlp
 
-    folder = data_dir / "hep2_icpr2014"
-    if not (folder / "training_labels.csv").is_file():
-        raise FileNotFoundError(f"not found: {folder / 'training_labels.csv'}")
-    parts = {part: _subset(Dataset.from_csv(folder / f"{part}_labels.csv", folder / part, id_column="Image ID",
-                                            label_column="Image class", pattern="{id:05d}.png"), mode["hep2_items"])
+    parts = {part: stratified_subset(open_hep2(data_dir, part), mode["hep2_items"], SEED)
              for part in ("training", "validation")}
     train, valid = parts["training"], parts["validation"]
     started = time.perf_counter()
@@ -103,14 +88,10 @@ def bench_hep2(data_dir, mode):
 
 def bench_ifc(data_dir, mode):
     from protkit.clustering import cluster_dataset, cluster_scores, fit_gmm
-    from protkit.data import Dataset
 
-    folder = data_dir / "ifc_jurkat_cellcycle" / "Experiment_1"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"not found: {folder}/")
     variants = {}
     for channels in (["Ch3", "Ch4", "Ch6"], ["Ch3", "Ch6"]):
-        dataset = Dataset.from_folder(folder, channels=channels)
+        dataset = open_ifc(data_dir, channels)
         groups = sorted(set(IFC_GROUPS.values()))
         grouped = np.array([groups.index(IFC_GROUPS[dataset.class_names[label]]) for label in dataset.labels])
         for normalization in ("percentile", "dataset"):
@@ -171,13 +152,6 @@ def bench_volumes(mode):
     }
 
 
-def write_json(report, out):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".tmp")
-    partial.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
-    partial.replace(out)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -191,12 +165,9 @@ def main(argv=None):
         parser.error(f"unknown section(s): {sorted(set(sections) - set(SECTIONS))}")
     mode_name = "quick" if args.quick else "full"
     mode = MODES[mode_name]
-    import tensorflow as tf
-
     report = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
     report.update({"benchmark": "unsupervised", "mode": mode_name, "parameters": dict(mode, seed=SEED),
-                   "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                               "tensorflow": tf.__version__, "loadavg_start": list(os.getloadavg())}})
+                   "machine": machine_facts()})
     runners = {"hep2": lambda: bench_hep2(args.data, mode), "ifc": lambda: bench_ifc(args.data, mode),
                "volumes": lambda: bench_volumes(mode)}
     for section in sections:

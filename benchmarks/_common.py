@@ -1,0 +1,78 @@
+"""Shared by the benchmark scripts: where the data is, how to open it, timing, machine facts, JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import platform
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "benchmarks" / "results"
+IFC_CHANNELS = ["Ch3", "Ch4", "Ch6"]
+
+
+class Clock:
+    """Wall seconds (perf_counter) and process CPU seconds (all threads) of a `with` block."""
+
+    def __enter__(self):
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+        return False
+
+
+def stratified_subset(dataset, count, seed=0):
+    """``count`` items drawn per class in proportion (quick modes); the whole set for None."""
+    if count is None or count >= len(dataset):
+        return dataset
+    from protkit.data import train_val_test_split
+
+    _, keep, _ = train_val_test_split(dataset.labels, val_fraction=count / len(dataset), seed=seed)
+    return dataset.subset(keep)
+
+
+def open_hep2(data_dir, part="training", channels=None):
+    """HEp-2 ``training/`` or ``validation/`` with its labels, or FileNotFoundError naming what is missing."""
+    from protkit.data import Dataset
+
+    folder = pathlib.Path(data_dir) / "hep2_icpr2014"
+    csv_path, images = folder / f"{part}_labels.csv", folder / part
+    if not csv_path.is_file() or not images.is_dir():
+        raise FileNotFoundError(f"not found: {csv_path} and {images}/")
+    return Dataset.from_csv(csv_path, images, id_column="Image ID", label_column="Image class", pattern="{id:05d}.png")
+
+
+def open_ifc(data_dir, channels=None):
+    """IFC Jurkat Experiment_1 (per-channel TIFFs), or FileNotFoundError."""
+    from protkit.data import Dataset
+
+    folder = pathlib.Path(data_dir) / "ifc_jurkat_cellcycle" / "Experiment_1"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"not found: {folder}/")
+    return Dataset.from_folder(folder, channels=channels or IFC_CHANNELS)
+
+
+def machine_facts():
+    import keras
+    import tensorflow as tf
+
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "numpy": np.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "gpus": len(tf.config.list_physical_devices("GPU")), "loadavg_start": list(os.getloadavg())}
+
+
+def write_json(report, out):
+    """Write through a temporary file and a rename: a crash never leaves half a results file."""
+    out = pathlib.Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".tmp")
+    partial.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
+    partial.replace(out)
