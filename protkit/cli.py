@@ -158,7 +158,8 @@ def _cmd_train(args):
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, loss=args.loss,
         normalization=args.normalization, augment=not args.no_augment, class_weight=args.class_weight,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, early_stopping=args.early_stopping,
-        lr_schedule=args.lr_schedule, seed=args.seed, overwrite=args.overwrite, verbose=2 if args.quiet else "auto")
+        lr_schedule=args.lr_schedule, seed=args.seed, deterministic=args.deterministic, overwrite=args.overwrite,
+        verbose=2 if args.quiet else "auto")
     print(_format_metrics(result.metrics))
     print(f"run written to {args.out}")
     return 0
@@ -276,6 +277,8 @@ def build_parser():
     train.add_argument("--lr-schedule", choices=("plateau", "cosine"),
                        help="plateau: halve the learning rate when validation stalls; cosine: decay to 0 over --epochs")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--deterministic", action="store_true",
+                       help="TensorFlow op determinism: the same seed repeats a CPU run bit for bit")
     train.add_argument("--out", required=True, metavar="RUN_DIR")
     train.add_argument("--overwrite", action="store_true", help="replace a finished run in RUN_DIR")
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")

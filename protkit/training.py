@@ -171,6 +171,7 @@ def train(
     model_kwargs=None,
     lr_schedule=None,
     callbacks=None,
+    deterministic=False,
 ):
     """Train a classifier on ``dataset`` and (with ``out``) write a complete run folder.
 
@@ -195,6 +196,10 @@ def train(
             monitor has not improved for 4 epochs, down to 1/64 of the start) or "cosine"
             (cosine decay to zero over ``epochs``).
         callbacks: extra Keras callbacks for `keras.Model.fit` (e.g. a time budget).
+        deterministic: switch on TensorFlow's op determinism (process-wide, and it stays on):
+            with the same seed, a CPU run repeats bit for bit (tested). Some GPU kernels have
+            no deterministic version and then raise; parallel data loading keeps its order
+            either way.
 
     Returns:
         `TrainResult`.
@@ -235,6 +240,10 @@ def train(
     run_dir, resuming = (None, False)
     if out is not None:
         run_dir, resuming = _prepare_run_dir(out, settings, overwrite)
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
     normalizer = Normalizer(normalization).fit(dataset, np.intersect1d(train_idx, real), seed=seed)
     augmentation = classical_augmentation(seed=seed) if augment is True else (augment or None)

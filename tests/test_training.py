@@ -219,3 +219,37 @@ def test_interrupted_run_resumes_after_kill(tmp_path, synthetic_folder):
     resumed_from = epochs[logged_before] if len(epochs) > logged_before else 8
     assert resumed_from >= logged_before - 1  # at most one epoch lost
     assert json.loads((run / "config.json").read_text())["status"] == "complete"
+
+
+_DETERMINISM_SCRIPT = """
+import json, sys
+import numpy as np
+from protkit.data import Dataset
+from protkit.data.synthetic import make_cells
+from protkit.training import train
+
+images, labels = make_cells(96, image_size=32, seed=1)
+ds = Dataset.from_arrays(images, labels=labels)
+result = train(ds, model="fast_spec_cnn", image_size=32, epochs=2, batch_size=16, seed=7, verbose=0,
+               deterministic=True)
+weights = np.concatenate([np.ravel(w) for w in result.model.get_weights()])
+json.dump({"history": {k: [float(v) for v in vals] for k, vals in result.history.items()},
+           "weights_sum": float(np.sum(weights, dtype=np.float64)), "weights_head": weights[:50].tolist()},
+          open(sys.argv[1], "w"))
+"""
+
+
+def test_same_seed_twice_gives_identical_runs_on_cpu(tmp_path):
+    """Op determinism on, the same seed, two fresh processes: identical metrics and weights."""
+    script = tmp_path / "run.py"
+    script.write_text(_DETERMINISM_SCRIPT)
+    outputs = []
+    for name in ("first.json", "second.json"):
+        done = subprocess.run([sys.executable, str(script), str(tmp_path / name)], capture_output=True, text=True,
+                              timeout=600, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs.append(json.loads((tmp_path / name).read_text()))
+    first, second = outputs
+    assert first["history"] == second["history"]
+    assert first["weights_sum"] == second["weights_sum"] and first["weights_head"] == second["weights_head"]
+    assert len(first["history"]["loss"]) == 2
