@@ -173,7 +173,7 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
         return images, ok
 
     def batches():
-        """(indices, images, ok) per batch, decoded ahead by a small thread pool, in order.
+        """(indices, images, ok) per batch, decoded ahead on a reader thread, in order.
 
         Decoders release the GIL, so reading runs beside the model; no tf.data graph is needed.
         """

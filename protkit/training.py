@@ -38,7 +38,8 @@ MULTI_LABEL = "multi_label"
 MONITOR = {SINGLE_LABEL: "val_balanced_accuracy", MULTI_LABEL: "val_macro_f1"}
 # Keys of a run that must match for an interrupted run to be resumed.
 _RESUME_KEYS = ("model", "preset", "task", "class_names", "channel_names", "image_size", "epochs",
-                "batch_size", "learning_rate", "seed", "data", "normalization_mode", "val_fraction", "test_fraction")
+                "batch_size", "learning_rate", "seed", "data", "normalization_mode", "val_fraction", "test_fraction",
+                "lr_schedule")
 
 
 @dataclass
