@@ -39,6 +39,8 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
+from _common import Clock
+
 # ---------------------------------------------------------------- configurable parameters
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -129,19 +131,6 @@ PROTOCOL = {
 
 
 # ---------------------------------------------------------------- budget and timing
-class Clock:
-    """Wall seconds (perf_counter) and process CPU seconds (all threads) of a `with` block."""
-
-    def __enter__(self):
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self._wall
-        self.cpu = time.process_time() - self._cpu
-        return False
-
-
 def budget_callback(started, budget_s, reserve_s=RESERVE_S, label=""):
     """A Keras callback that stops training before the wall-clock budget would be overrun.
 

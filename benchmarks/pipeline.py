@@ -34,6 +34,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+from _common import Clock
+
 # ---------------------------------------------------------------- configurable parameters
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -100,20 +102,6 @@ def warm_page_cache(dataset):
             with open(path, "rb") as f:
                 total += len(f.read())
     return total
-
-
-# ---------------------------------------------------------------- timing
-class Clock:
-    """Wall seconds (perf_counter) and process CPU seconds (all threads) of a `with` block."""
-
-    def __enter__(self):
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self._wall
-        self.cpu = time.process_time() - self._cpu
-        return False
 
 
 # ---------------------------------------------------------------- (a) decode + normalize

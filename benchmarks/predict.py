@@ -40,6 +40,8 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
+from _common import Clock
+
 # ---------------------------------------------------------------- configurable parameters
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -72,19 +74,6 @@ PROTOCOL = [
     "command on a 64-image CSV (start-up + model load + one batch).",
     "The machine is shared: compare ratios from one run; loadavg_start/end show how busy it was.",
 ]
-
-
-class Clock:
-    """Wall seconds (perf_counter) and process CPU seconds (all threads) of a `with` block."""
-
-    def __enter__(self):
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self._wall
-        self.cpu = time.process_time() - self._cpu
-        return False
 
 
 # ---------------------------------------------------------------- data and run
