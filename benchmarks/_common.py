@@ -76,3 +76,21 @@ def write_json(report, out):
     partial = out.with_name(out.name + ".tmp")
     partial.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
     partial.replace(out)
+
+
+def begin_report(parser, argv, benchmark, all_sections, modes, seed):
+    """Parse ``--sections/--quick/--update/--out`` and start the report (kept parts of --out with --update).
+
+    Returns:
+        (args, sections, mode, report).
+    """
+    args = parser.parse_args(argv)
+    sections = [s for s in args.sections.split(",") if s]
+    if set(sections) - set(all_sections):
+        parser.error(f"unknown section(s): {sorted(set(sections) - set(all_sections))}")
+    mode_name = "quick" if args.quick else "full"
+    mode = modes[mode_name]
+    report = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
+    report.update({"benchmark": benchmark, "mode": mode_name, "parameters": dict(mode, seed=seed),
+                   "machine": machine_facts()})
+    return args, sections, mode, report

@@ -22,7 +22,6 @@ Run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import shutil
@@ -34,8 +33,7 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 
-
-from _common import DEFAULT_DATA, RESULTS, machine_facts, open_hep2, open_ifc, stratified_subset, write_json
+from _common import DEFAULT_DATA, RESULTS, begin_report, open_hep2, open_ifc, stratified_subset, write_json
 
 DEFAULT_OUT = RESULTS / "compare.json"
 SEED = 0
@@ -100,15 +98,7 @@ def main(argv=None):
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
     parser.add_argument("--workdir", type=pathlib.Path,
                         help="keep per-fold results here (rerunning resumes); default a temporary folder")
-    args = parser.parse_args(argv)
-    sections = [s for s in args.sections.split(",") if s]
-    if set(sections) - set(SECTIONS):
-        parser.error(f"unknown section(s): {sorted(set(sections) - set(SECTIONS))}")
-    mode_name = "quick" if args.quick else "full"
-    mode = MODES[mode_name]
-    report = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
-    report.update({"benchmark": "compare", "mode": mode_name, "parameters": dict(mode, seed=SEED),
-                   "machine": machine_facts()})
+    args, sections, mode, report = begin_report(parser, argv, "compare", SECTIONS, MODES, SEED)
     workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="protkit_compare_"))
     try:
         for name in sections:

@@ -31,7 +31,6 @@ Run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import shutil
@@ -45,7 +44,7 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 import numpy as np
 
 # ---------------------------------------------------------------- configurable parameters
-from _common import DEFAULT_DATA, RESULTS, Clock, machine_facts, open_hep2, open_ifc, stratified_subset, write_json
+from _common import DEFAULT_DATA, RESULTS, Clock, begin_report, open_hep2, open_ifc, stratified_subset, write_json
 
 DEFAULT_OUT = RESULTS / "gan_augmentation.json"
 SEED = 0
@@ -160,17 +159,8 @@ def main(argv=None):
     parser.add_argument("--no-quality", action="store_true", help="skip the kernel-distance / TSTR block")
     parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
-    sections = [s for s in args.sections.split(",") if s]
-    if set(sections) - set(SECTIONS):
-        parser.error(f"unknown section(s): {sorted(set(sections) - set(SECTIONS))}")
-    mode_name = "quick" if args.quick else "full"
-    mode = MODES[mode_name]
-
-    report = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
-    report.update({"benchmark": "gan_augmentation", "mode": mode_name, "parameters": dict(mode, seed=SEED),
-                   "machine": machine_facts(),
-                   "protocol": __doc__.split("\n\n")[2:4]})
+    args, sections, mode, report = begin_report(parser, argv, "gan_augmentation", SECTIONS, MODES, SEED)
+    report["protocol"] = __doc__.split("\n\n")[2:4]
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="protkit_gan_"))
     try:
         for name in sections:

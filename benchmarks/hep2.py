@@ -39,11 +39,9 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-from _common import Clock
+from _common import DEFAULT_DATA, ROOT, Clock
 
 # ---------------------------------------------------------------- configurable parameters
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "hep2.json"
 SEED = 0
 GOAL = {"model": "fast_spec_cnn", "balanced_accuracy": 0.98, "minutes": 30.0}

@@ -40,11 +40,9 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-from _common import Clock
+from _common import DEFAULT_DATA, ROOT, Clock
 
 # ---------------------------------------------------------------- configurable parameters
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "predict.json"
 SEED = 0
 BATCH = 64              # predict batch size, all variants (protkit predict's default)

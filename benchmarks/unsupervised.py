@@ -36,7 +36,7 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-from _common import DEFAULT_DATA, RESULTS, machine_facts, open_hep2, open_ifc, stratified_subset, write_json
+from _common import DEFAULT_DATA, RESULTS, begin_report, open_hep2, open_ifc, stratified_subset, write_json
 
 DEFAULT_OUT = RESULTS / "unsupervised.json"
 SEED = 0
@@ -159,15 +159,7 @@ def main(argv=None):
     parser.add_argument("--update", action="store_true", help="keep sections of --out this run does not redo")
     parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
-    sections = [s for s in args.sections.split(",") if s]
-    if set(sections) - set(SECTIONS):
-        parser.error(f"unknown section(s): {sorted(set(sections) - set(SECTIONS))}")
-    mode_name = "quick" if args.quick else "full"
-    mode = MODES[mode_name]
-    report = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
-    report.update({"benchmark": "unsupervised", "mode": mode_name, "parameters": dict(mode, seed=SEED),
-                   "machine": machine_facts()})
+    args, sections, mode, report = begin_report(parser, argv, "unsupervised", SECTIONS, MODES, SEED)
     runners = {"hep2": lambda: bench_hep2(args.data, mode), "ifc": lambda: bench_ifc(args.data, mode),
                "volumes": lambda: bench_volumes(mode)}
     for section in sections:
