@@ -42,6 +42,13 @@ def write_json(path, data):
     return path
 
 
+def write_text(path, text):
+    """Write a text file through a temporary file and a rename (see `atomic_path`)."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return pathlib.Path(path)
+
+
 def markdown_table(frame, digits=3):
     """A pandas DataFrame as a GitHub-flavoured Markdown table (index as the first column)."""
 
@@ -55,3 +62,32 @@ def markdown_table(frame, digits=3):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+class atomic_path:
+    """Context manager: a temporary name beside ``path`` that replaces ``path`` on success.
+
+    Write anything to the yielded path (Keras ``model.save``, ``DataFrame.to_csv``, ...); when
+    the block ends without an error it is renamed onto ``path`` in one step, so a killed process
+    leaves either the old file or the new one, never half of one. On an error it is removed.
+
+    >>> with atomic_path("model.keras") as temporary:  # doctest: +SKIP
+    ...     model.save(temporary)
+    """
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    def __enter__(self):
+        handle, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=self.path.suffix)
+        os.close(handle)
+        os.unlink(name)  # writers such as Keras refuse or append to an existing file
+        self.temporary = pathlib.Path(name)
+        return self.temporary
+
+    def __exit__(self, kind, error, traceback):
+        if kind is None:
+            os.replace(self.temporary, self.path)
+        elif self.temporary.exists():
+            self.temporary.unlink()
+        return False

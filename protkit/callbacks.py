@@ -1,6 +1,10 @@
-"""Callbacks: per-epoch validation metrics written into `logs`, a confusion-matrix figure."""
+"""Callbacks: per-epoch validation metrics written into `logs`, a confusion-matrix figure, GAN
+sample grids, and an epoch backup that a killed process cannot leave half-written."""
 
 from __future__ import annotations
+
+import json
+import os
 
 import numpy as np
 import keras
@@ -148,3 +152,27 @@ class GanSamples(keras.callbacks.Callback):
             except ImportError:
                 pass
         plt.close(figure)
+
+
+class EpochBackup(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose files are replaced atomically.
+
+    Keras writes the backup's weights and epoch counter in place: a process killed during that
+    write leaves a file that cannot be read, and the next run fails to resume (seen in protkit's
+    kill-and-resume test). Here both go to a temporary file first and are renamed over the old
+    ones, so the backup always holds a complete epoch. The weights are replaced first: a kill
+    between the two renames costs one epoch done again, never a lost backup.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, delete_checkpoint=True)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        weights = self._weights_path + ".tmp.weights.h5"
+        self.model.save_weights(filepath=weights, overwrite=True)
+        os.replace(weights, self._weights_path)
+        metadata = self._training_metadata_path + ".tmp"
+        with open(metadata, "w") as stream:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, stream)
+        os.replace(metadata, self._training_metadata_path)

@@ -145,8 +145,10 @@ def _apply_run_defaults(args, config):
 
 
 def _cmd_train(args):
+    from protkit.distribute import get_strategy, is_chief
     from protkit.training import train
 
+    strategy = get_strategy(args.strategy)  # before any other TensorFlow work (multi-worker needs that)
     dataset = dataset_from_args(args)
     if args.skip_bad:
         dataset = dataset.verify(skip_bad=True)
@@ -159,9 +161,12 @@ def _cmd_train(args):
         normalization=args.normalization, augment=not args.no_augment, class_weight=args.class_weight,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, early_stopping=args.early_stopping,
         lr_schedule=args.lr_schedule, seed=args.seed, deterministic=args.deterministic, overwrite=args.overwrite,
-        verbose=2 if args.quiet else "auto")
+        strategy=strategy, verbose=2 if args.quiet else "auto")
     print(_format_metrics(result.metrics))
-    print(f"run written to {args.out}")
+    if is_chief(strategy):
+        print(f"run written to {args.out}")
+    else:
+        print(f"worker {result.config['strategy']['task']} finished; the chief wrote the run")
     return 0
 
 
@@ -191,7 +196,8 @@ def _cmd_predict(args):
     dataset = dataset_from_args(args)
     result = predict_run(run, dataset, args.out, overwrite=args.overwrite, skip_bad=args.skip_bad,
                          batch_size=args.batch_size)
-    print(f"{result['written']} prediction(s) written to {result['path']}")
+    kept = f" ({result['resumed']} more kept from the interrupted run)" if result["resumed"] else ""
+    print(f"{result['written']} prediction(s) written to {result['path']}{kept}")
     if result["skipped"]:
         print(f"skipped {len(result['skipped'])} unreadable item(s) (--skip-bad):")
         for problem in result["skipped"][:10]:
@@ -279,6 +285,9 @@ def build_parser():
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--deterministic", action="store_true",
                        help="TensorFlow op determinism: the same seed repeats a CPU run bit for bit")
+    train.add_argument("--strategy", default="auto", choices=("auto", "default", "mirrored", "multiworker"),
+                       help="tf.distribute strategy; multiworker reads TF_CONFIG; --batch-size is global "
+                            "(default auto: multiworker if TF_CONFIG lists several tasks, mirrored with several GPUs)")
     train.add_argument("--out", required=True, metavar="RUN_DIR")
     train.add_argument("--overwrite", action="store_true", help="replace a finished run in RUN_DIR")
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")

@@ -136,7 +136,10 @@ def save_gmm(path, gmm, scaler=None):
               "covariance_type": np.array(gmm.covariance_type)}
     if scaler is not None:
         arrays.update(scaler_mean=scaler.mean_, scaler_scale=scaler.scale_)
-    np.savez(path, **arrays)
+    from protkit._io import atomic_path
+
+    with atomic_path(path) as temporary:
+        np.savez(temporary, **arrays)
 
 
 def load_gmm(path):
@@ -213,9 +216,10 @@ def _write_cluster_run(out, dataset, result, k, scaler, config, tsne_items):
     import pandas as pd
 
     from protkit import plots
-    from protkit._io import write_json
+    from protkit._io import atomic_path, write_json
 
-    result["autoencoder"].model.save(out / "autoencoder.keras")
+    with atomic_path(out / "autoencoder.keras") as temporary:
+        result["autoencoder"].model.save(temporary)
     save_gmm(out / "gmm.npz", result["gmm"], scaler)
     table = pd.DataFrame({"id": dataset.ids,
                           "path": [os.pathsep.join(item) for item in dataset.items] if dataset.items else "",
@@ -224,7 +228,8 @@ def _write_cluster_run(out, dataset, result, k, scaler, config, tsne_items):
         table[f"prob_cluster_{c}"] = np.round(result["probabilities"][:, c], 6)
     if dataset.task == "single_label":
         table["label"] = [dataset.class_names[i] for i in dataset.labels]
-    table.to_csv(out / "assignments.csv", index=False)
+    with atomic_path(out / "assignments.csv") as temporary:
+        table.to_csv(temporary, index=False)
     write_json(out / "config.json", config)
     if result["scores"] is not None:
         write_json(out / "metrics.json", dict(result["scores"], protocol={

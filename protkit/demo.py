@@ -25,7 +25,7 @@ import time
 def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
     """Run the demo and return the test metrics dict. See the module docstring."""
     from protkit import metrics, plots
-    from protkit._io import markdown_table, prepare_output_dir, write_json
+    from protkit._io import atomic_path, markdown_table, prepare_output_dir, write_json, write_text
     from protkit.data import Dataset, inspect_dataset
     from protkit.data.inspect import format_summary
     from protkit.data.synthetic import HPA_CHANNEL_COLORS, SYNTHETIC_CLASSES, make_cells, write_hpa_layout
@@ -68,7 +68,8 @@ def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
     thresholds = result.config["thresholds"]
     trap = metrics.accuracy_trap_table(dataset.labels[test], result.probabilities["test"], thresholds=thresholds,
                                        reference_labels=dataset.labels[result.split["train"]])
-    trap.to_csv(out / "accuracy_trap.csv")
+    with atomic_path(out / "accuracy_trap.csv") as temporary:
+        trap.to_csv(temporary)
     scores = result.metrics["test"]
 
     say(f"[5/{steps}] cross-validation: {folds} shared folds, Fast Spec CNN vs its ablation without attention "
@@ -143,7 +144,7 @@ def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
         "(per-fold results; rerunning continues an interrupted cross-validation), `dataset.json`, "
         "`class_balance.png`, `samples.png`, `data/` (the images, HPA layout).",
     ]
-    (out / "report.md").write_text("\n".join(report) + "\n")
+    write_text(out / "report.md", "\n".join(report) + "\n")
     say("\n" + trap.round(3).to_string())
     say(f"\nmacro-F1 {scores['macro_f1']:.3f} | exact match {scores['exact_match_accuracy']:.3f} | "
         f"element-wise accuracy {scores['elementwise_accuracy']:.3f}  (test split; {minutes:.1f} min)")

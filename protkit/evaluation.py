@@ -160,10 +160,12 @@ def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset="cpu", image_s
         protocol["gan"] = "each training fold balanced with DCGAN images trained on that fold only; test folds real"
     result = CVResult(table, summarize(table), predictions, protocol, folder)
     if folder is not None:
-        from protkit._io import write_json
+        from protkit._io import atomic_path, write_json
 
-        table.to_csv(folder / "folds.csv", index=False)
-        result.summary.to_csv(folder / "summary.csv")
+        with atomic_path(folder / "folds.csv") as temporary:
+            table.to_csv(temporary, index=False)
+        with atomic_path(folder / "summary.csv") as temporary:
+            result.summary.to_csv(temporary)
         write_json(folder / "protocol.json", protocol)
     return result
 
@@ -376,7 +378,7 @@ def export_table(frame, stem, digits=4, caption=None, overwrite=False):
         dict {"csv", "md", "tex"} of the paths written. Existing files are refused unless
         ``overwrite``.
     """
-    from protkit._io import markdown_table
+    from protkit._io import atomic_path, markdown_table, write_text
 
     stem = pathlib.Path(stem)
     paths = {kind: stem.with_name(stem.name + f".{kind}") for kind in ("csv", "md", "tex")}
@@ -384,7 +386,8 @@ def export_table(frame, stem, digits=4, caption=None, overwrite=False):
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} exist; pass overwrite=True to replace them")
     stem.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(paths["csv"])
-    paths["md"].write_text(markdown_table(frame, digits=digits) + "\n")
-    paths["tex"].write_text(latex_table(frame, digits=digits, caption=caption))
+    with atomic_path(paths["csv"]) as temporary:
+        frame.to_csv(temporary)
+    write_text(paths["md"], markdown_table(frame, digits=digits) + "\n")
+    write_text(paths["tex"], latex_table(frame, digits=digits, caption=caption))
     return paths

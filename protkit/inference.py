@@ -115,7 +115,12 @@ def evaluate_run(run, dataset, batch_size=64, verbose=0):
 
 
 def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_size=64, progress=True):
-    """Write ``predictions.csv``: one row per item, streamed batch by batch.
+    """Write ``predictions.csv``: one row per item, streamed batch by batch, resumable.
+
+    Rows go to ``<out_csv>.partial`` as batches finish (memory stays bounded whatever the number
+    of images); the file takes its final name when every item is done. An interrupted call
+    (Ctrl-C, a killed process, an unreadable file) leaves the partial file; the same call again
+    continues after the last complete row, so no item is predicted or written twice.
 
     Columns: ``id``, ``path``, ``predicted`` (class name; multi-label: the names above their
     thresholds, separated by ";"), then one probability column per class (``prob_<class>``).
@@ -123,14 +128,16 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
     Args:
         run: a `Run`.
         dataset: the images (labels, if any, are ignored).
-        out_csv: output path; refused if it exists unless ``overwrite``.
+        out_csv: output path; refused if it exists unless ``overwrite``. With ``overwrite`` an
+            interrupted partial file is discarded too (start again).
         skip_bad: leave out unreadable items or items with the wrong channel count (counted and
             listed in the returned dict) instead of stopping with an error naming the file.
         batch_size: images per batch.
         progress: show a progress bar.
 
     Returns:
-        dict with ``written``, ``skipped`` (list of "file: reason") and ``path``.
+        dict with ``written`` (rows written by this call), ``resumed`` (rows kept from an
+        interrupted call), ``skipped`` (list of "file: reason", this call) and ``path``.
     """
     import keras
     import tensorflow as tf
@@ -138,12 +145,31 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
     from protkit.data import readable_errors
     from protkit.data.readers import ImageReadError
 
+    from protkit._io import write_json
+
     out_csv = pathlib.Path(out_csv)
     if out_csv.exists() and not overwrite:
         raise FileExistsError(f"{out_csv}: exists; pass --overwrite to replace it")
     if len(dataset) == 0:
         raise ValueError("no images to predict")
     _check_task(run, dataset)
+    header = ["id", "path", "predicted"] + [f"prob_{name}" for name in run.class_names]
+    partial = out_csv.with_name(out_csv.name + ".partial")
+    stamp = out_csv.with_name(out_csv.name + ".partial.json")
+    identity = {"run": str(pathlib.Path(run.run_dir).resolve()), "data": str(dataset.source), "items": len(dataset),
+                "header": header}
+    done = set()
+    if overwrite:
+        partial.unlink(missing_ok=True)
+        stamp.unlink(missing_ok=True)
+    elif partial.exists():
+        previous = json.loads(stamp.read_text()) if stamp.exists() else None
+        if previous != identity:
+            raise FileExistsError(f"{partial}: an interrupted prediction of another run or other data; pass "
+                                  f"--overwrite to start again")
+        done = _complete_rows(partial, header)
+    todo = np.asarray([i for i in range(len(dataset)) if str(dataset.ids[i]) not in done] if done
+                      else np.arange(len(dataset)), dtype=np.int64)
     loader = _loader(run, dataset)
     height, width = run.config["image_size"]
     channels = len(run.config["channel_names"])
@@ -180,7 +206,7 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
-        starts = iter(range(0, len(dataset), batch_size))
+        starts = iter(range(0, len(todo), batch_size))
         with ThreadPoolExecutor(max_workers=_DECODE_THREADS) as pool:
             pending = deque()
             while True:
@@ -188,7 +214,7 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
                     start = next(starts, None)
                     if start is None:
                         break
-                    indices = np.arange(start, min(start + batch_size, len(dataset)))
+                    indices = todo[start:start + batch_size]
                     pending.append((indices, pool.submit(load_batch, indices)))
                 if not pending:
                     return
@@ -197,30 +223,55 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
 
     class_names = run.class_names
     thresholds = run.thresholds
-    partial = out_csv.with_name(out_csv.name + ".partial")
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     bar = keras.utils.Progbar(len(dataset), unit_name="image") if progress else None
+    if bar is not None and done:
+        bar.update(len(dataset) - len(todo))
     # A compiled forward pass: calling it per batch costs far less Python than predict_on_batch.
     forward = tf.function(lambda x: run.model(x, training=False),
                           input_signature=[tf.TensorSpec((None, height, width, channels), tf.float32)])
     written = 0
+    if not done:
+        write_json(stamp, identity)
     try:
-        with readable_errors(), open(partial, "w", newline="") as stream:
+        with readable_errors(), open(partial, "a" if done else "w", newline="") as stream:
             writer = csv.writer(stream)
-            writer.writerow(["id", "path", "predicted"] + [f"prob_{name}" for name in class_names])
+            if not done:
+                writer.writerow(header)
             for indices, images, ok in batches():
                 probabilities = forward(images).numpy()
                 for index, row, good in zip(indices, probabilities, ok):
                     if good:
                         writer.writerow(_prediction_row(dataset, index, row, class_names, thresholds, run.task))
                         written += 1
+                stream.flush()  # a killed process keeps every finished batch
                 if bar is not None:
                     bar.add(len(indices))
-    except BaseException:
-        partial.unlink(missing_ok=True)
+    except BaseException as error:
+        if written + len(done) == 0:
+            partial.unlink(missing_ok=True)
+            stamp.unlink(missing_ok=True)
+        else:
+            error.add_note(f"{written + len(done)} prediction(s) are kept in {partial}; the same command again "
+                           f"continues from there (--overwrite starts again)")
         raise
     os.replace(partial, out_csv)
-    return {"written": written, "skipped": [problems[i] for i in sorted(problems)], "path": str(out_csv)}
+    stamp.unlink(missing_ok=True)
+    return {"written": written, "resumed": len(done), "skipped": [problems[i] for i in sorted(problems)],
+            "path": str(out_csv)}
+
+
+def _complete_rows(partial, header):
+    """Ids of the complete rows of an interrupted ``partial`` CSV; a cut-off last line is removed."""
+    with open(partial, "rb+") as stream:
+        data = stream.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            stream.truncate(end)
+    lines = data[:end].decode("utf-8").splitlines()
+    if not lines or next(csv.reader(lines[:1])) != header:
+        raise FileExistsError(f"{partial}: does not start with the expected header; pass --overwrite to start again")
+    return {row[0] for row in csv.reader(lines[1:]) if row}
 
 
 _DECODE_THREADS = 1  # a thread reading images while the model runs (decoding is the lighter part)

@@ -173,6 +173,7 @@ def train(
     lr_schedule=None,
     callbacks=None,
     deterministic=False,
+    strategy=None,
 ):
     """Train a classifier on ``dataset`` and (with ``out``) write a complete run folder.
 
@@ -201,22 +202,30 @@ def train(
             with the same seed, a CPU run repeats bit for bit (tested). Some GPU kernels have
             no deterministic version and then raise; parallel data loading keeps its order
             either way.
+        strategy: None (one device), a name from `protkit.distribute.STRATEGIES` ("auto",
+            "default", "mirrored", "multiworker") or a `tf.distribute.Strategy`. The model is
+            built and compiled in its scope; ``batch_size`` is the global batch (split across
+            replicas); in a multi-worker cluster only the chief writes ``out``.
 
     Returns:
         `TrainResult`.
     """
     import keras
 
+    from protkit import distribute
     from protkit import metrics as metrics_lib
     from protkit import plots
-    from protkit._io import write_json
+    from protkit._io import atomic_path, write_json
     from protkit.augment import classical_augmentation
-    from protkit.callbacks import ConfusionMatrixFigure, ValidationMetrics
+    from protkit.callbacks import ConfusionMatrixFigure, EpochBackup, ValidationMetrics
     from protkit.data import Normalizer, make_pipeline, readable_errors, train_val_test_split
     from protkit.models import build_model
 
     if dataset.task is None:
         raise ValueError("training needs labels: this dataset is unlabelled")
+    # First: a multi-worker strategy must exist before TensorFlow does any other work.
+    strategy = None if strategy is None else distribute.get_strategy(strategy)
+    chief = strategy is None or distribute.is_chief(strategy)
     task = dataset.task
     settings = resolve_settings(model, preset, image_size, epochs, batch_size, learning_rate)
     height, width = settings["image_size"]
@@ -238,9 +247,14 @@ def train(
         groups=None if dataset.groups is None else dataset.groups[real], seed=seed))
     if len(real) < len(dataset):
         train_idx = np.sort(np.concatenate([train_idx, np.flatnonzero(dataset.synthetic)]))
-    run_dir, resuming = (None, False)
-    if out is not None:
+    run_dir, resuming, backup_dir = None, False, None
+    if out is not None and chief:
         run_dir, resuming = _prepare_run_dir(out, settings, overwrite)
+        backup_dir = run_dir / "backup"
+    elif out is not None:  # another worker of a cluster: writes nothing but its own epoch backup
+        backup_dir = distribute.worker_backup_dir(out, strategy)
+        if overwrite:
+            shutil.rmtree(backup_dir, ignore_errors=True)
     if deterministic:
         import tensorflow as tf
 
@@ -253,14 +267,22 @@ def train(
                              augment=augmentation, **common)
     val_ds = make_pipeline(dataset, val_idx, batch_size=64, **common)
     val_images = make_pipeline(dataset, val_idx, batch_size=64, labels=False, **common)
+    if strategy is not None:
+        train_ds, val_ds, val_images = (distribute.shard_by_data(ds, strategy) for ds in (train_ds, val_ds, val_images))
+        settings["strategy"] = distribute.describe(strategy)
 
-    network = build_model(settings["model"], (height, width, len(settings["channel_names"])), dataset.num_classes,
-                          task=task, preset=preset, **(model_kwargs or {}))
-    learning_rate = settings["learning_rate"]
-    if lr_schedule == "cosine":
-        steps = settings["epochs"] * -(-len(train_idx) // settings["batch_size"])
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
-    compile_for_task(network, task, learning_rate, loss=loss)
+    with distribute.scope(strategy):
+        network = build_model(settings["model"], (height, width, len(settings["channel_names"])),
+                              dataset.num_classes, task=task, preset=preset, **(model_kwargs or {}))
+        learning_rate = settings["learning_rate"]
+        if lr_schedule == "cosine":
+            steps = settings["epochs"] * -(-len(train_idx) // settings["batch_size"])
+            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+        compile_for_task(network, task, learning_rate, loss=loss)
+    if strategy is not None:
+        target_shape = (None, dataset.num_classes)
+        distribute.build_for(network, strategy, ((None, height, width, len(settings["channel_names"])), "float32"),
+                             (target_shape, "float32"))
 
     validation = ValidationMetrics(val_images, dataset.labels[val_idx], task, class_names=dataset.class_names)
     monitor = MONITOR[task]
@@ -272,12 +294,12 @@ def train(
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=int(early_stopping),
                                                        restore_best_weights=True))
     if run_dir is not None:
-        callbacks += [
-            keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode="max",
-                                            save_best_only=True),
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resuming),
-        ]
+        callbacks.append(keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode="max",
+                                                         save_best_only=True))
+    if backup_dir is not None:
+        callbacks.append(EpochBackup(str(backup_dir)))
+    if run_dir is not None:
+        callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resuming))
         if task == SINGLE_LABEL:
             callbacks.append(ConfusionMatrixFigure(validation, dataset.class_names, run_dir / "confusion_matrix.png"))
         config = dict(settings, status="running", protkit_version=_version(), normalization=normalizer.get_config(),
@@ -310,7 +332,10 @@ def train(
         thresholds=thresholds if thresholds is not None else 0.5)}
     probabilities = {"validation": val_prob}
     if len(test_idx):
-        test_prob = network.predict(make_pipeline(dataset, test_idx, batch_size=64, labels=False, **common), verbose=0)
+        test_images = make_pipeline(dataset, test_idx, batch_size=64, labels=False, **common)
+        if strategy is not None:
+            test_images = distribute.shard_by_data(test_images, strategy)
+        test_prob = network.predict(test_images, verbose=0)
         results["test"] = metrics_lib.evaluate_predictions(
             dataset.labels[test_idx], test_prob, task, class_names=dataset.class_names,
             thresholds=thresholds if thresholds is not None else 0.5)
@@ -324,7 +349,8 @@ def train(
                   groups=dataset.groups is not None, training_minutes=round(minutes, 3),
                   split_sizes={k: int(len(v)) for k, v in split.items()})
     if run_dir is not None:
-        network.save(run_dir / "model.keras")
+        with atomic_path(run_dir / "model.keras") as temporary:
+            network.save(temporary)
         write_json(run_dir / "config.json", config)
         write_json(run_dir / "metrics.json", metrics_lib.to_jsonable(results))
         _write_split(run_dir / "split.csv", dataset, split)
@@ -364,7 +390,10 @@ def _write_split(path, dataset, split):
     import pandas as pd
 
     rows = [(dataset.ids[i], part) for part, indices in split.items() for i in indices]
-    pd.DataFrame(rows, columns=["id", "part"]).to_csv(path, index=False)
+    from protkit._io import atomic_path
+
+    with atomic_path(path) as temporary:
+        pd.DataFrame(rows, columns=["id", "part"]).to_csv(temporary, index=False)
 
 
 def _channel_names(dataset):

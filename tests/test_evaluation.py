@@ -190,3 +190,55 @@ def test_comparison_bars_draw_one_bar_per_model():
     ax = figure.axes[0]
     assert len(ax.patches) == 2 and [t.get_text() for t in ax.texts] == ["p=0.040"]
     assert ax.get_ylabel() == "macro_f1"
+
+
+_CV_SCRIPT = """
+import sys
+from protkit.data import Dataset
+from protkit.data.synthetic import make_cells
+from protkit.evaluation import cross_validate
+
+images, labels = make_cells(90, image_size=32, seed=4)
+labels = labels.argmax(axis=1) if labels.ndim == 2 else labels
+result = cross_validate(Dataset.from_arrays(images, labels=labels % 3), k=3, model="cnn", image_size=32, epochs=6,
+                        batch_size=8, out=sys.argv[1])
+print("FOLDS", len(result.folds))
+"""
+
+
+def test_cross_validation_killed_mid_fold_resumes_there(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pandas as pd
+
+    folder = tmp_path / "cv"
+    command = [sys.executable, "-c", _CV_SCRIPT, str(folder)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    history = folder / "fold_1" / "history.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if history.exists() and len(history.read_text().strip().splitlines()) >= 3:  # header + 2 epochs of fold 2
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, process.stdout.read().decode()[-2000:]
+    process.send_signal(signal.SIGKILL)  # a real kill, mid-way through the second fold
+    process.wait()
+    assert (folder / "fold_0.npz").exists() and not (folder / "fold_1.npz").exists()
+    assert json.loads((folder / "fold_1" / "config.json").read_text())["status"] == "running"
+    logged_before = len(pd.read_csv(history))
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "fold 1/3: done earlier" in again.stdout  # the finished fold is not trained again
+    assert "resuming the interrupted run" in again.stdout and "FOLDS 3" in again.stdout
+    epochs = pd.read_csv(history)["epoch"].tolist()
+    assert epochs[-1] == 5
+    resumed_from = epochs[logged_before] if len(epochs) > logged_before else 6
+    assert resumed_from >= logged_before - 1  # at most one epoch of the killed fold lost
+    assert len(pd.read_csv(folder / "folds.csv")) == 3

@@ -158,6 +158,47 @@ def test_predict_wrong_channel_count_is_a_clear_error(tmp_path, synthetic_folder
     assert pd.read_csv(tmp_path / "m.csv")["id"].tolist() == ["good0", "good1", "good2"]
 
 
+def test_interrupted_prediction_resumes_without_duplicate_rows(tmp_path, synthetic_folder):
+    from conftest import write_png
+    from protkit.data import ImageReadError
+    from protkit.inference import load_run, predict_run
+
+    run = tmp_path / "run"
+    assert main(["train", *_hpa_args(synthetic_folder), "--model", "cnn", "--epochs", "1", "--image-size", "32",
+                 "--out", str(run), "--quiet"]) == 0
+    folder = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        write_png(folder / f"cell{i:03d}.png", rng.integers(0, 255, (32, 32, 4), dtype=np.uint8))
+    good = (folder / "cell025.png").read_bytes()
+    (folder / "cell025.png").write_bytes(b"truncated")
+    loaded, out = load_run(run), tmp_path / "p.csv"
+    partial = tmp_path / "p.csv.partial"
+    with pytest.raises(ImageReadError, match="cell025.png") as failure:
+        predict_run(loaded, Dataset.from_folder(folder), out, batch_size=8, progress=False)
+    assert "kept in" in "".join(getattr(failure.value, "__notes__", []))
+    assert not out.exists() and len(pd.read_csv(partial)) == 24  # the three batches before the bad file
+    with open(partial, "a") as stream:
+        stream.write("cell024,half a ro")  # a row cut off by a killed process
+    (folder / "cell025.png").write_bytes(good)  # the user fixes the file and runs the same call again
+    result = predict_run(loaded, Dataset.from_folder(folder), out, batch_size=8, progress=False)
+    assert result["resumed"] == 24 and result["written"] == 16
+    rows = pd.read_csv(out)
+    assert rows["id"].tolist() == [f"cell{i:03d}" for i in range(40)]  # each item once, in order
+    fresh = predict_run(loaded, Dataset.from_folder(folder), tmp_path / "fresh.csv", batch_size=8, progress=False)
+    assert fresh["resumed"] == 0
+    np.testing.assert_allclose(rows.filter(like="prob_").to_numpy(),
+                               pd.read_csv(tmp_path / "fresh.csv").filter(like="prob_").to_numpy(), atol=1e-6)
+    assert not partial.exists() and not (tmp_path / "p.csv.partial.json").exists()
+    # A partial file of other data is not mixed in.
+    from protkit._io import write_json
+
+    write_json(tmp_path / "p2.csv.partial.json", {"run": "elsewhere"})
+    (tmp_path / "p2.csv.partial").write_text("id\n")
+    with pytest.raises(FileExistsError, match="another run or other data"):
+        predict_run(loaded, Dataset.from_folder(folder), tmp_path / "p2.csv", progress=False)
+
+
 @requires(HEP2)
 def test_cli_on_real_hep2_csv_subset(tmp_path):
     table = pd.read_csv(HEP2 / "training_labels.csv")
