@@ -2,9 +2,12 @@
 
 (a) HEp-2 (ICPR 2014): a DCAE is trained on the `training/` images without labels; its frozen
     latents feed an MLP (250-50) trained on the `training/` labels (15 % of them held out for
-    early stopping); reported: mean class accuracy (balanced accuracy), accuracy and macro-F1
-    on the separate `validation/` folder, which nothing was fitted on. Goal of the project:
-    >= 93 % mean class accuracy (seed paper: 88.08 % on a related HEp-2 set).
+    early stopping). Two feature variants: the latent of the image as it is, or the latents of
+    its 8 rotated/flipped views (the MLP trains on every view and averages its predictions over
+    them). The variant is chosen on a 15 % selection split of `training/`; reported: mean class
+    accuracy (balanced accuracy), accuracy and macro-F1 on the separate `validation/` folder,
+    which nothing was fitted or chosen on. Goal of the project: >= 93 % mean class accuracy
+    (seed paper: 88.08 % on a related HEp-2 set).
 (b) IFC Jurkat cell cycle (Experiment_1, 2,734 cells): DCAEC (autoencoder on every cell, no
     labels; Gaussian mixture with k-means initialization on the latents) for each combination of
     channels (Ch3+Ch4+Ch6, or without the DNA stain Ch4) and normalization (per image
@@ -16,7 +19,7 @@
     next to the mean-volume baseline (no real 3D data here).
 
 Run:
-    python benchmarks/unsupervised.py              # full (~1-1.5 h on 2 cores)
+    python benchmarks/unsupervised.py              # full (~30 min on 2 cores)
     python benchmarks/unsupervised.py --quick      # smoke test, a few minutes
     python benchmarks/unsupervised.py --sections ifc --update
 """
@@ -51,38 +54,85 @@ MODES = {
 }
 
 
-def bench_hep2(data_dir, mode):
+def _hep2_autoencoder(train, mode, workdir):
+    """Train the DCAE on training/ images (labels unused), or reload it from ``workdir``."""
+    import keras
+
+    from protkit.data import Normalizer
+    from protkit.models.autoencoder import encoder_of
+    from protkit.unsupervised import train_autoencoder
+
+    saved = None if workdir is None else workdir / "hep2_dcae.keras"
+    if saved is not None and saved.exists():
+        info = json.loads(saved.with_suffix(".json").read_text())
+        model = keras.saving.load_model(saved, safe_mode=True)
+        print(f"reusing the autoencoder in {saved}", flush=True)
+        return model, encoder_of(model), tuple(info["image_size"]), Normalizer.from_config(info["normalizer"]), info
+    started = time.perf_counter()
+    ae = train_autoencoder(train, image_size=mode["hep2_size"], latent_dim=mode["hep2_latent"],
+                           epochs=mode["hep2_epochs"], augment=True, seed=SEED, verbose=2)
+    info = {"val_mse": ae.val_mse, "mean_image_mse": ae.baseline_mse, "minutes": (time.perf_counter() - started) / 60,
+            "image_size": list(ae.image_size), "normalizer": ae.normalizer.get_config()}
+    if saved is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        ae.model.save(saved)
+        saved.with_suffix(".json").write_text(json.dumps(info))
+    return ae.model, ae.encoder, ae.image_size, ae.normalizer, info
+
+
+def bench_hep2(data_dir, mode, workdir=None):
     from protkit import metrics
-    from protkit.unsupervised import latent_features, train_autoencoder, train_latent_mlp
+    from protkit.data import train_val_test_split
+    from protkit.unsupervised import latent_features, predict_latent_mlp, train_latent_mlp
 
     parts = {part: stratified_subset(open_hep2(data_dir, part), mode["hep2_items"], SEED)
              for part in ("training", "validation")}
     train, valid = parts["training"], parts["validation"]
-    started = time.perf_counter()
-    ae = train_autoencoder(train, image_size=mode["hep2_size"], latent_dim=mode["hep2_latent"],
-                           epochs=mode["hep2_epochs"], augment=True, seed=SEED, verbose=2)
-    ae_minutes = (time.perf_counter() - started) / 60
-    prepare = dict(image_size=ae.image_size, normalizer=ae.normalizer)
-    f_train, f_valid = latent_features(ae.encoder, train, **prepare), latent_features(ae.encoder, valid, **prepare)
-    mlp, scaler, history = train_latent_mlp(f_train, train.labels, train.num_classes, epochs=mode["mlp_epochs"],
-                                            seed=SEED)
-    probabilities = mlp.predict(scaler.transform(f_valid), verbose=0)
-    scores = metrics.evaluate_predictions(valid.labels, probabilities, "single_label", class_names=valid.class_names)
+    _, encoder, size, normalizer, ae_info = _hep2_autoencoder(train, mode, workdir)
+    prepare = dict(image_size=size, normalizer=normalizer)
+    # Every view once: (N, 8, latent); view 0 is the image as it is.
+    f_train = latent_features(encoder, train, views="dihedral", **prepare)
+    f_valid = latent_features(encoder, valid, views="dihedral", **prepare)
+    variants = {"latent": lambda f: f[:, 0], "latent, 8 views (train on each, average predictions)": lambda f: f}
+
+    # Selection on training/ only: 15 % of its cells held out (stratified); validation/ is not looked at.
+    fit_idx, select_idx, _ = train_val_test_split(train.labels, val_fraction=0.15, seed=SEED)
+    selection = {}
+    for name, pick in variants.items():
+        mlp, scaler, _ = train_latent_mlp(pick(f_train)[fit_idx], train.labels[fit_idx], train.num_classes,
+                                          epochs=mode["mlp_epochs"], seed=SEED)
+        probabilities = predict_latent_mlp(mlp, scaler, pick(f_train)[select_idx])
+        selection[name] = metrics.evaluate_predictions(train.labels[select_idx], probabilities, "single_label",
+                                                       class_names=train.class_names)["balanced_accuracy"]
+        print(f"  selection split, {name}: balanced accuracy {selection[name]:.4f}", flush=True)
+    chosen = max(selection, key=selection.get)
+
+    results = {}
+    for name, pick in variants.items():  # every variant refitted on all of training/, scored once
+        mlp, scaler, history = train_latent_mlp(pick(f_train), train.labels, train.num_classes,
+                                                epochs=mode["mlp_epochs"], seed=SEED)
+        scores = metrics.evaluate_predictions(valid.labels, predict_latent_mlp(mlp, scaler, pick(f_valid)),
+                                              "single_label", class_names=valid.class_names)
+        results[name] = {"balanced_accuracy": scores["balanced_accuracy"], "accuracy": scores["accuracy"],
+                         "macro_f1": scores["macro_f1"], "mlp_epochs_run": len(history["loss"]),
+                         "per_class_recall": {c: r["recall"] for c, r in scores["per_class"].items()}}
     return {
         "protocol": ("DCAE trained on training/ images (labels unused, 10 % held out for its reconstruction error, "
-                     "flips/rotations); MLP 250-50 on the frozen latents of training/ (15 % held out for early "
-                     "stopping); scored once on validation/. Cells split as the contest distributes them (no "
-                     "specimen ids): optimistic next to leave-specimen-out."),
+                     "flips/rotations); MLP 250-50 on the frozen latents. The feature variant is chosen on a "
+                     "stratified 15 % of training/ (MLP fitted on the other 85 %); then every variant is refitted "
+                     "on all of training/ (15 % held out inside for early stopping) and scored once on validation/. "
+                     "The headline figure is the chosen variant's. Cells split as the contest distributes them "
+                     "(no specimen ids): optimistic next to leave-specimen-out."),
         "items": {"training": len(train), "validation": len(valid)},
-        "settings": {"image_size": list(ae.image_size), "latent_dim": mode["hep2_latent"],
-                     "ae_epochs": mode["hep2_epochs"], "mlp_hidden": [250, 50]},
-        "autoencoder": {"val_mse": ae.val_mse, "mean_image_mse": ae.baseline_mse, "minutes": ae_minutes},
-        "mlp_epochs_run": len(history["loss"]),
-        "validation": {"balanced_accuracy": scores["balanced_accuracy"], "accuracy": scores["accuracy"],
-                       "macro_f1": scores["macro_f1"],
-                       "per_class_recall": {c: r["recall"] for c, r in scores["per_class"].items()}},
+        "settings": {"image_size": list(size), "latent_dim": mode["hep2_latent"], "ae_epochs": mode["hep2_epochs"],
+                     "mlp_hidden": [250, 50]},
+        "autoencoder": {k: ae_info[k] for k in ("val_mse", "mean_image_mse", "minutes")},
+        "selection_balanced_accuracy": selection,
+        "chosen": chosen,
+        "validation_per_variant": results,
+        "validation": results[chosen],
         "goal_balanced_accuracy": 0.93,
-        "goal_met": bool(scores["balanced_accuracy"] >= 0.93),
+        "goal_met": bool(results[chosen]["balanced_accuracy"] >= 0.93),
     }
 
 
@@ -159,8 +209,10 @@ def main(argv=None):
     parser.add_argument("--update", action="store_true", help="keep sections of --out this run does not redo")
     parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    parser.add_argument("--workdir", type=pathlib.Path,
+                        help="keep the trained HEp-2 autoencoder here and reuse it when rerun (default: not kept)")
     args, sections, mode, report = begin_report(parser, argv, "unsupervised", SECTIONS, MODES, SEED)
-    runners = {"hep2": lambda: bench_hep2(args.data, mode), "ifc": lambda: bench_ifc(args.data, mode),
+    runners = {"hep2": lambda: bench_hep2(args.data, mode, args.workdir), "ifc": lambda: bench_ifc(args.data, mode),
                "volumes": lambda: bench_volumes(mode)}
     for section in sections:
         started = time.perf_counter()

@@ -127,7 +127,9 @@ def describe(strategy):
     """A JSON-friendly summary: the strategy's class, replicas in sync, workers and this task."""
     task_type, task_id = task_of(strategy)
     workers = _cluster_tasks(tf_config()) if is_multi_worker(strategy) else 1
-    return {"name": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync), "workers": int(workers),
+    name = type(strategy).__name__
+    name = "default (one device)" if name.startswith("_Default") else name
+    return {"name": name, "replicas": int(strategy.num_replicas_in_sync), "workers": int(workers),
             "task": f"{task_type}:{task_id}"}
 
 

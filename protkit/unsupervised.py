@@ -3,7 +3,8 @@
 - `train_autoencoder`: fit a `protkit.models.autoencoder.dcae` to reconstruct the images
   (labels are never read).
 - `latent_features`: the frozen encoder's latent vector of every item.
-- `train_latent_mlp`: DCAE + MLP: a small MLP on frozen latents, for labelled data.
+- `train_latent_mlp` / `predict_latent_mlp`: DCAE + MLP: a small MLP on frozen latents, for
+  labelled data (optionally on the 8 rotated/flipped views of every cell).
 
 The same normalizer and image size must prepare every image an encoder sees; the returned
 `AutoencoderResult` keeps both.
@@ -90,22 +91,64 @@ def train_autoencoder(dataset, indices=None, *, image_size=64, latent_dim=64, fi
     return AutoencoderResult(model, encoder_of(model), history.history, size, normalizer, baseline, val_mse)
 
 
-def latent_features(encoder, dataset, indices=None, image_size=None, normalizer="percentile", batch_size=128):
-    """Latent vectors (N, latent_dim) of ``dataset``'s items, prepared as the encoder's training data was."""
+def latent_features(encoder, dataset, indices=None, image_size=None, normalizer="percentile", batch_size=128,
+                    views="none"):
+    """Latent vectors of ``dataset``'s items, prepared as the encoder's training data was.
+
+    Args:
+        encoder: the frozen encoder (`AutoencoderResult.encoder`).
+        dataset, indices: the items (default all).
+        image_size, normalizer: as the autoencoder was trained (`AutoencoderResult` keeps both).
+        batch_size: images per batch.
+        views: "none": the image as it is, (N, latent_dim). "dihedral": the image under the 8
+            rotations by 90 degrees and flips, (N, 8, latent_dim): a cell has no preferred
+            orientation, so an MLP can be trained on every view and average its predictions over
+            them (`predict_latent_mlp`). Square images only.
+
+    Returns:
+        float32 array, (N, latent_dim) or (N, 8, latent_dim).
+    """
+    import tensorflow as tf
+
     from protkit.data import make_pipeline
 
+    if views not in ("none", "dihedral"):
+        raise ValueError(f"views must be 'none' or 'dihedral'. Received: views={views!r}")
     size = image_size or tuple(encoder.input_shape[1:3])
     pipeline = make_pipeline(dataset, indices, image_size=size, batch_size=batch_size, labels=False,
                              normalizer=normalizer, cache=False)
-    return np.asarray(encoder.predict(pipeline, verbose=0))
+    if views == "none":
+        return np.asarray(encoder.predict(pipeline, verbose=0), dtype=np.float32)
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    if height != width:
+        raise ValueError(f"views='dihedral' needs square images. Received: image_size={size}")
+    outputs = []
+    for flip in (False, True):
+        for turns in range(4):
+            def view(x, flip=flip, turns=turns):
+                x = tf.image.rot90(x, k=turns)
+                return tf.reverse(x, axis=[2]) if flip else x
+
+            outputs.append(np.asarray(encoder.predict(pipeline.map(view), verbose=0), dtype=np.float32))
+    return np.stack(outputs, axis=1)
 
 
 def train_latent_mlp(train_features, train_labels, num_classes, *, hidden=(250, 50), dropout=0.3, epochs=100,
                      batch_size=64, learning_rate=1e-3, val_fraction=0.15, class_weight=None, seed=0, verbose=0):
     """DCAE + MLP: an MLP on frozen latent features (standardized), early-stopped on a held-out share.
 
+    Args:
+        train_features: (N, D) latents, or (N, V, D) with V views per item (``views="dihedral"``
+            in `latent_features`): every view is a training sample, and the held-out share is
+            drawn by item, so no view of a held-out item is trained on.
+        train_labels: (N,) class indices.
+        num_classes, hidden, dropout: the MLP.
+        epochs, batch_size, learning_rate: Adam; early stopping (patience 10) on the held-out loss.
+        val_fraction: share of the items held out for early stopping (stratified, seeded).
+        class_weight: None, "balanced" or a dict.
+
     Returns:
-        (model, scaler, history). Predict with ``model.predict(scaler.transform(features))``.
+        (model, scaler, history). Predict with `predict_latent_mlp`.
     """
     import keras
     from sklearn.preprocessing import StandardScaler
@@ -116,7 +159,16 @@ def train_latent_mlp(train_features, train_labels, num_classes, *, hidden=(250, 
 
     features = np.asarray(train_features, dtype=np.float32)
     labels = np.asarray(train_labels, dtype=np.int64)
+    if features.ndim not in (2, 3) or len(features) != len(labels):
+        raise ValueError(f"train_features must be (N, D) or (N, views, D) with N = {len(labels)} labels. "
+                         f"Received: shape {features.shape}")
     fit_idx, val_idx, _ = train_val_test_split(labels, val_fraction=val_fraction, seed=seed)
+    views = features.shape[1] if features.ndim == 3 else 1
+    if features.ndim == 3:  # every view becomes a sample; the split above stays per item
+        fit_idx = (fit_idx[:, None] * views + np.arange(views)).ravel()
+        val_idx = (val_idx[:, None] * views + np.arange(views)).ravel()
+        features = features.reshape(-1, features.shape[-1])
+        labels = np.repeat(labels, views)
     scaler = StandardScaler().fit(features[fit_idx])
     scaled = scaler.transform(features).astype(np.float32)
     targets = np.eye(num_classes, dtype=np.float32)[labels]
@@ -129,3 +181,14 @@ def train_latent_mlp(train_features, train_labels, num_classes, *, hidden=(250, 
     history = model.fit(scaled[fit_idx], targets[fit_idx], validation_data=(scaled[val_idx], targets[val_idx]),
                         epochs=epochs, batch_size=batch_size, class_weight=weights, callbacks=[stop], verbose=verbose)
     return model, scaler, history.history
+
+
+def predict_latent_mlp(model, scaler, features, batch_size=1024):
+    """Class probabilities from a `train_latent_mlp` model: (N, D) features, or (N, V, D) views
+    whose predictions are averaged per item."""
+    features = np.asarray(features, dtype=np.float32)
+    flat = features.reshape(-1, features.shape[-1])
+    probabilities = model.predict(scaler.transform(flat).astype(np.float32), batch_size=batch_size, verbose=0)
+    if features.ndim == 3:
+        probabilities = probabilities.reshape(features.shape[0], features.shape[1], -1).mean(axis=1)
+    return probabilities

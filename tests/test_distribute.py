@@ -157,3 +157,22 @@ def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
     # Only the chief wrote the run folder, and it is complete.
     assert json.loads((run / "config.json").read_text())["status"] == "complete"
     assert (run / "model.keras").exists() and not (run / "backup").exists()
+
+
+def test_cli_train_takes_a_strategy(tmp_path, rng, capsys):
+    from conftest import write_png
+
+    from protkit.cli import main
+
+    root = tmp_path / "classes"
+    for name in ("alpha", "beta"):
+        for i in range(10):
+            write_png(root / name / f"cell{i}.png", rng.integers(0, 255, (16, 16), dtype=np.uint8))
+    with pytest.raises(SystemExit):
+        main(["train", str(root), "--strategy", "horovod", "--out", str(tmp_path / "no")])
+    assert "invalid choice: 'horovod'" in capsys.readouterr().err
+    assert main(["train", str(root), "--model", "cnn", "--epochs", "1", "--image-size", "16", "--strategy",
+                 "mirrored", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert "run written to" in capsys.readouterr().out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["strategy"]["name"] == "MirroredStrategy" and config["status"] == "complete"

@@ -16,7 +16,7 @@ from protkit.data import Dataset
 from protkit.data.synthetic import make_cells, make_volumes
 from protkit.explain import explain_clusters, grad_cam, last_conv_layer, threshold_masks
 from protkit.models.autoencoder import compile_fused, dcae, encoder_of, fused_dcae, mlp_classifier
-from protkit.unsupervised import latent_features, train_autoencoder, train_latent_mlp
+from protkit.unsupervised import latent_features, predict_latent_mlp, train_autoencoder, train_latent_mlp
 
 
 # ---------------------------------------------------------------- autoencoders
@@ -85,6 +85,37 @@ def test_latent_mlp_learns_separable_features():
     accuracy = (model.predict(scaler.transform(features[240:]), verbose=0).argmax(axis=1) == labels[240:]).mean()
     assert accuracy > 0.9 and "val_loss" in history
     assert [layer.units for layer in mlp_classifier(4096, 5).layers if hasattr(layer, "units")] == [250, 50, 5]
+
+
+def test_dihedral_views_are_the_eight_rotations_and_flips():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 255, (3, 8, 8, 2), dtype=np.uint8)
+    dataset = Dataset.from_arrays(images)
+    flatten = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Flatten()])  # the "encoder" shows the pixels
+    views = latent_features(flatten, dataset, image_size=8, normalizer="fixed", views="dihedral")
+    plain = latent_features(flatten, dataset, image_size=8, normalizer="fixed")
+    assert views.shape == (3, 8, 128) and plain.shape == (3, 128)
+    np.testing.assert_allclose(views[:, 0], plain)
+    x = plain.reshape(3, 8, 8, 2)
+    expected = [np.rot90(x, k, axes=(1, 2)) for k in range(4)]
+    expected += [e[:, :, ::-1] for e in expected]
+    for i, e in enumerate(expected):
+        np.testing.assert_allclose(views[:, i], e.reshape(3, -1), err_msg=f"view {i}")
+    with pytest.raises(ValueError, match="views must be"):
+        latent_features(flatten, dataset, image_size=8, normalizer="fixed", views="all")
+
+
+def test_latent_mlp_on_views_splits_by_item_and_averages_predictions():
+    rng = np.random.default_rng(0)
+    labels = np.arange(240) % 3
+    features = rng.normal(size=(240, 4, 10)) + 3.0 * np.eye(3, 10)[labels][:, None, :]
+    model, scaler, history = train_latent_mlp(features[:180], labels[:180], 3, epochs=40)
+    probabilities = predict_latent_mlp(model, scaler, features[180:])
+    assert probabilities.shape == (60, 3) and (probabilities.argmax(axis=1) == labels[180:]).mean() > 0.9
+    by_view = np.stack([predict_latent_mlp(model, scaler, features[180:, v]) for v in range(4)], axis=1)
+    np.testing.assert_allclose(probabilities, by_view.mean(axis=1), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="train_features must be"):
+        train_latent_mlp(features[:10], labels[:12], 3)
 
 
 # ---------------------------------------------------------------- clustering
