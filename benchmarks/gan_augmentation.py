@@ -26,6 +26,7 @@ Run:
     python benchmarks/gan_augmentation.py                 # full: both sets, 3 folds (~2-3 h on 2 cores)
     python benchmarks/gan_augmentation.py --quick         # smoke test, a few minutes
     python benchmarks/gan_augmentation.py --sections ifc --update
+    python benchmarks/gan_augmentation.py --sections hep2 --update --workdir runs/gan   # resumable
 """
 
 from __future__ import annotations
@@ -159,9 +160,11 @@ def main(argv=None):
     parser.add_argument("--no-quality", action="store_true", help="skip the kernel-distance / TSTR block")
     parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    parser.add_argument("--workdir", type=pathlib.Path,
+                        help="keep per-fold results here (rerunning resumes); default a temporary folder")
     args, sections, mode, report = begin_report(parser, argv, "gan_augmentation", SECTIONS, MODES, SEED)
     report["protocol"] = __doc__.split("\n\n")[2:4]
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="protkit_gan_"))
+    workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="protkit_gan_"))
     try:
         for name in sections:
             try:
@@ -183,7 +186,8 @@ def main(argv=None):
             print_section(name, section)
             write_json(report, args.out)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
     report["machine"]["loadavg_end"] = list(os.getloadavg())
     write_json(report, args.out)
     print(f"\nwrote {args.out}")
