@@ -61,20 +61,28 @@ def open_ifc(data_dir, channels=None):
 
 
 def machine_facts():
+    """CPU count, platform and library versions, and the load average when the run starts."""
+    import cv2
     import keras
     import tensorflow as tf
 
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "numpy": np.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "gpus": len(tf.config.list_physical_devices("GPU")), "loadavg_start": list(os.getloadavg())}
+    return {
+        "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+        "numpy": np.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+        "opencv": cv2.__version__, "gpus": len(tf.config.list_physical_devices("GPU")),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
 
 
 def write_json(report, out):
-    """Write through a temporary file and a rename: a crash never leaves half a results file."""
+    """Write strict JSON (NaN and infinity become null) through a temporary file and a rename."""
+    from protkit.metrics import to_jsonable
+
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".tmp")
-    partial.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
+    partial.write_text(json.dumps(to_jsonable(report), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     partial.replace(out)
 
 

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import shutil
 import sys
 import tempfile
@@ -39,7 +38,7 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-from _common import DEFAULT_DATA, ROOT, Clock
+from _common import DEFAULT_DATA, ROOT, Clock, machine_facts, open_hep2, stratified_subset, write_json
 
 # ---------------------------------------------------------------- configurable parameters
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "hep2.json"
@@ -194,33 +193,6 @@ def timed_train(dataset, budget_minutes, label, **kwargs):
 
 
 # ---------------------------------------------------------------- data
-def open_hep2(data_dir):
-    """{"training": Dataset, "validation": Dataset}, or raise FileNotFoundError naming what is missing."""
-    from protkit.data import Dataset
-
-    folder = data_dir / "hep2_icpr2014"
-    parts = {}
-    for part in ("training", "validation"):
-        csv_path, images = folder / f"{part}_labels.csv", folder / part
-        if not csv_path.is_file() or not images.is_dir():
-            raise FileNotFoundError(f"not found: {csv_path} and {images}/")
-        parts[part] = Dataset.from_csv(csv_path, images, id_column="Image ID", label_column="Image class",
-                                       pattern="{id:05d}.png")
-    if parts["training"].class_names != parts["validation"].class_names:
-        raise ValueError(f"{folder}: training and validation classes differ")
-    return parts
-
-
-def stratified_subset(dataset, count, seed=SEED):
-    """`count` items drawn per class in proportion (quick mode); the whole set for None."""
-    if count is None or count >= len(dataset):
-        return dataset
-    from protkit.data import train_val_test_split
-
-    _, keep, _ = train_val_test_split(dataset.labels, val_fraction=count / len(dataset), seed=seed)
-    return dataset.subset(keep)
-
-
 def label_counts(dataset):
     return {name: int(n) for name, n in dataset.class_counts().items()}
 
@@ -289,7 +261,9 @@ def run_model(name, settings, train_set, eval_set, mode, budget_minutes, workdir
 
 def bench_hep2(data_dir, mode, models, budget_minutes, fast_spec_config, workdir, select_only=False,
                candidates=None):
-    parts = open_hep2(data_dir)
+    parts = {part: open_hep2(data_dir, part) for part in ("training", "validation")}
+    if parts["training"].class_names != parts["validation"].class_names:
+        raise ValueError(f"{data_dir}: HEp-2 training and validation classes differ")
     train_set = stratified_subset(parts["training"], mode["hep2_items"])
     eval_set = stratified_subset(parts["validation"], mode["hep2_eval_items"])
     section = {"protocol": PROTOCOL["hep2"], "goal": GOAL, "budget_minutes": budget_minutes,
@@ -411,15 +385,6 @@ def bench_synthetic(mode, workdir):
 
 
 # ---------------------------------------------------------------- report
-def machine_facts():
-    import keras
-    import tensorflow as tf
-
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "numpy": np.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "gpus": len(tf.config.list_physical_devices("GPU")), "loadavg_start": list(os.getloadavg())}
-
-
 def _pct(value):
     return "   -" if value is None else f"{100 * value:5.1f}"
 
@@ -480,13 +445,6 @@ def print_tables(report):
         for name, row in synthetic["trap_table"].items():
             print(f"  {name:<32}{_pct(row['macro_f1']):>9}{_pct(row['exact_match_accuracy']):>12}"
                   f"{_pct(row['elementwise_accuracy']):>13}")
-
-
-def write_json(report, out):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".tmp")
-    partial.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    partial.replace(out)
 
 
 def merge_previous(report, previous, sections):

@@ -22,10 +22,8 @@ Run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import time
@@ -34,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from _common import Clock
+from _common import Clock, machine_facts, write_json
 
 # ---------------------------------------------------------------- configurable parameters
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -295,20 +293,6 @@ def diagnose(hep2, indices, memory):
 
 
 # ---------------------------------------------------------------- report
-def machine_facts():
-    import cv2
-    import keras
-    import tensorflow as tf
-
-    return {
-        "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-        "numpy": np.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-        "opencv": cv2.__version__, "gpus": len(tf.config.list_physical_devices("GPU")),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
-
-
 def print_table(report):
     print(f"\nprotkit pipeline benchmark ({report['mode']}), {report['machine']['cpu_count']} CPUs, "
           f"TF {report['machine']['tensorflow']}, Keras {report['machine']['keras']}")
@@ -347,13 +331,6 @@ def print_table(report):
               f"{'met' if nocache['ratio_over_in_memory'] >= 0.95 else 'NOT met'}")
         if not training["pipeline_and_array_first_batch_equal"]:
             print("  WARNING: the pipeline's first batch differs from load_images' array")
-
-
-def write_json(report, out):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".tmp")
-    partial.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    partial.replace(out)
 
 
 def main(argv=None):

@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import os
 import pathlib
-import platform
 import shutil
 import statistics
 import subprocess
@@ -40,7 +38,7 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-from _common import DEFAULT_DATA, ROOT, Clock
+from _common import DEFAULT_DATA, ROOT, Clock, machine_facts, write_json
 
 # ---------------------------------------------------------------- configurable parameters
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "predict.json"
@@ -188,15 +186,6 @@ def diagnose(run, dataset, x, probabilities):
 
 
 # ---------------------------------------------------------------- report
-def machine_facts():
-    import keras
-    import tensorflow as tf
-
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "numpy": np.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "gpus": len(tf.config.list_physical_devices("GPU")), "loadavg_start": list(os.getloadavg())}
-
-
 def summarize(clocks, n):
     wall = statistics.median(c.wall for c in clocks)
     cpu = statistics.median(c.cpu for c in clocks)
@@ -227,13 +216,6 @@ def print_table(report):
     print("\n  diagnosis (each part alone, same items):")
     for name, row in report["diagnosis"].items():
         print(f"  {name:<50}{row['img_s']:>8.0f}{row['cpu_ms_per_img']:>12.3f}")
-
-
-def write_json(report, out):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".tmp")
-    partial.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    partial.replace(out)
 
 
 def main(argv=None):
