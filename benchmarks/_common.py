@@ -98,6 +98,8 @@ def begin_report(parser, argv, benchmark, all_sections, modes, seed):
         parser.error(f"unknown section(s): {sorted(set(sections) - set(all_sections))}")
     mode_name = "quick" if args.quick else "full"
     mode = modes[mode_name]
+    if getattr(args, "items", None) is not None:  # a stratified subset instead of the mode's default
+        mode = dict(mode, items=args.items)
     report = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
     report.update({"benchmark": benchmark, "mode": mode_name, "parameters": dict(mode, seed=seed),
                    "machine": machine_facts()})

@@ -77,7 +77,8 @@ def run_set(name, dataset, mode, workdir):
         if arm != "fast_spec_cnn":
             tests[arm] = mcnemar(y_true, result.pooled_predictions()[2].argmax(axis=1), reference.argmax(axis=1))
     return {
-        "items": len(dataset), "folds": mode["folds"], "image_size": settings["image_size"],
+        "items": len(dataset), "subset": mode["items"] is not None, "folds": mode["folds"],
+        "image_size": settings["image_size"],
         "per_class": {c: int(n) for c, n in dataset.class_counts().items()},
         "protocol": dict(results["fast_spec_cnn"].protocol, epochs=mode["epochs"], early_stopping=mode["patience"],
                          class_weight=settings["class_weight"]),
@@ -96,6 +97,8 @@ def main(argv=None):
     parser.add_argument("--update", action="store_true", help="keep sections of --out this run does not redo")
     parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    parser.add_argument("--items", type=int,
+                        help="a stratified subset of this many cells per set (seed 0), named in the results")
     parser.add_argument("--workdir", type=pathlib.Path,
                         help="keep per-fold results here (rerunning resumes); default a temporary folder")
     args, sections, mode, report = begin_report(parser, argv, "compare", SECTIONS, MODES, SEED)

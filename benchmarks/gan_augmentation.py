@@ -160,6 +160,8 @@ def main(argv=None):
     parser.add_argument("--no-quality", action="store_true", help="skip the kernel-distance / TSTR block")
     parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    parser.add_argument("--items", type=int,
+                        help="a stratified subset of this many cells per set (seed 0), named in the results")
     parser.add_argument("--workdir", type=pathlib.Path,
                         help="keep per-fold results here (rerunning resumes); default a temporary folder")
     args, sections, mode, report = begin_report(parser, argv, "gan_augmentation", SECTIONS, MODES, SEED)
@@ -177,7 +179,8 @@ def main(argv=None):
             settings = SETS[name]
             with Clock() as clock:
                 section = run_arms(dataset, settings, mode, workdir / name)
-                section.update(items=len(dataset), folds=mode["folds"], image_size=settings["image_size"],
+                section.update(items=len(dataset), subset=mode["items"] is not None, folds=mode["folds"],
+                               image_size=settings["image_size"],
                                per_class={c: int(n) for c, n in dataset.class_counts().items()})
                 if mode["quality"] and not args.no_quality:
                     section["quality"] = quality(dataset, settings, mode)
