@@ -142,10 +142,9 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
     import keras
     import tensorflow as tf
 
+    from protkit._io import write_json
     from protkit.data import readable_errors
     from protkit.data.readers import ImageReadError
-
-    from protkit._io import write_json
 
     out_csv = pathlib.Path(out_csv)
     if out_csv.exists() and not overwrite:

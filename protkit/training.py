@@ -389,9 +389,9 @@ def protocol(dataset, split, seed, tuned_thresholds):
 def _write_split(path, dataset, split):
     import pandas as pd
 
-    rows = [(dataset.ids[i], part) for part, indices in split.items() for i in indices]
     from protkit._io import atomic_path
 
+    rows = [(dataset.ids[i], part) for part, indices in split.items() for i in indices]
     with atomic_path(path) as temporary:
         pd.DataFrame(rows, columns=["id", "part"]).to_csv(temporary, index=False)
 
