@@ -16,7 +16,8 @@ from protkit.data import Dataset
 from protkit.data.synthetic import make_cells, make_volumes
 from protkit.explain import explain_clusters, grad_cam, last_conv_layer, threshold_masks
 from protkit.models.autoencoder import compile_fused, dcae, encoder_of, fused_dcae, mlp_classifier
-from protkit.unsupervised import latent_features, predict_latent_mlp, train_autoencoder, train_latent_mlp
+from protkit.unsupervised import (encoder_statistics, latent_features, predict_latent_mlp, train_autoencoder,
+                                 train_latent_mlp)
 
 
 # ---------------------------------------------------------------- autoencoders
@@ -254,3 +255,19 @@ def test_cluster_on_an_unlabelled_folder_writes_no_metrics(tmp_path):
     assert len(table) == 24 and "label" not in table.columns
     gmm, scaler = load_gmm(tmp_path / "run" / "gmm.npz")
     np.testing.assert_array_equal(gmm.predict(scaler.transform(result["features"])), result["assignments"])
+
+
+def test_encoder_statistics_are_the_latent_then_channel_means_and_stds():
+    model = dcae((16, 16, 2), latent_dim=6, filters=(4, 8))
+    encoder = encoder_of(model)
+    stats = encoder_statistics(encoder)
+    x = np.random.default_rng(0).random((3, 16, 16, 2)).astype(np.float32)
+    features = stats.predict(x, verbose=0)
+    assert features.shape == (3, 6 + 2 * 8)  # latent, then mean and std of the second convolution's 8 maps
+    np.testing.assert_allclose(features[:, :6], encoder.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    second = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)][1]
+    maps = keras.Model(encoder.inputs, second.output).predict(x, verbose=0)
+    np.testing.assert_allclose(features[:, 6:14], maps.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(features[:, 14:], maps.std(axis=(1, 2)), rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match="no convolution"):
+        encoder_statistics(encoder, layers=[])
