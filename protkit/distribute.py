@@ -167,7 +167,9 @@ def build_for(model, strategy, x_spec, y_spec):
     unevenly over replicas. protkit builds every variable here, in the strategy's scope, from
     shapes alone, so that step is not needed. Under a multi-worker strategy Keras's reduction
     of the per-step logs also fails on scalars: they are returned as 1-vectors, and become the
-    mean over workers. Nothing changes with one replica.
+    mean over workers. Nothing changes with one replica. These workarounds touch Keras
+    internals (``_symbolic_build``, ``_maybe_symbolic_build``); the two-worker test in protkit's
+    suite fails if a Keras release changes them.
 
     Args:
         model: a compiled Keras model, created in ``strategy.scope()``.
@@ -176,14 +178,13 @@ def build_for(model, strategy, x_spec, y_spec):
     """
     import keras
 
-    if strategy.num_replicas_in_sync > 1:
-        # Batch statistics over the global batch, as on one device; moving averages then stay
-        # identical on every replica (tf.distribute leaves them per replica otherwise).
-        for layer in model._flatten_layers():
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.synchronized = True
-    else:
+    if strategy.num_replicas_in_sync == 1:
         return model
+    # Batch statistics over the global batch, as on one device; moving averages then stay
+    # identical on every replica (tf.distribute leaves them per replica otherwise).
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
     with strategy.scope():
         batch = tuple(keras.KerasTensor(shape, dtype) for shape, dtype in (x_spec, y_spec))
         model._symbolic_build(data_batch=batch)
