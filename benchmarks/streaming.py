@@ -6,7 +6,8 @@ Protocol:
 - folders of 1,000 and 100,000 generated 32x32 PNGs (one flat folder each, no labels) are
   written to a temporary folder (nothing from ../shared/data is needed);
 - `protkit predict RUN FOLDER --out predictions.csv` runs in its own process per folder; peak
-  resident memory (the process's own ``ru_maxrss``), wall time and rows are recorded;
+  resident memory (the process's own ``ru_maxrss``), resident memory at the end (after the
+  last row), wall time and rows are recorded;
 - resume: the 100,000-image prediction is started again, killed with SIGKILL once 30,000 rows
   are on disk, and the same command is rerun; the final CSV must hold every image once.
 
@@ -43,11 +44,16 @@ MODES = {
     "full": dict(sizes=[1_000, 100_000], kill_after=30_000, image_size=32, batch_size=64),
     "quick": dict(sizes=[300, 3_000], kill_after=1_000, image_size=32, batch_size=64),
 }
-# Runs `protkit predict` and reports the process's own peak resident memory on its last line.
-_MEASURED = ("import resource, sys\n"
+# Runs `protkit predict`, then reports the process's peak resident memory and its resident
+# memory at the end (Linux /proc; 0 elsewhere) on its last line.
+_MEASURED = ("import re, resource, sys\n"
              "from protkit.cli import main\n"
              "code = main(sys.argv[1:])\n"
-             "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)\n"
+             "try:\n"
+             "    now = int(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+             "except OSError:\n"
+             "    now = 0\n"
+             "print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, now, flush=True)\n"
              "sys.exit(code)\n")
 
 
@@ -67,10 +73,12 @@ def write_images(folder, count, size, seed):
 def train_run(workdir, size):
     from protkit.cli import main
 
+    run = workdir / "run"
+    if (run / "model.keras").exists():  # kept in --workdir by an earlier call
+        return run
     data = workdir / "train"
     write_images(data / "small", 100, size, SEED)
     write_images(data / "large", 100, size, SEED + 1)  # same generator, another class name: cost only
-    run = workdir / "run"
     code = main(["train", str(data), "--model", "cnn", "--epochs", "1", "--image-size", str(size), "--out", str(run),
                  "--quiet"])
     if code != 0:
@@ -79,7 +87,7 @@ def train_run(workdir, size):
 
 
 def predict(run, folder, out, batch_size, kill_after=None):
-    """`protkit predict` in a subprocess: (wall s, peak RSS MiB or None if killed, stdout tail)."""
+    """`protkit predict` in a subprocess: (wall s, (peak, end) RSS MiB or None if killed, stdout tail)."""
     command = [sys.executable, "-c", _MEASURED, "predict", str(run), str(folder), "--out", str(out),
                "--batch-size", str(batch_size)]
     started = time.perf_counter()
@@ -93,10 +101,10 @@ def predict(run, folder, out, batch_size, kill_after=None):
             time.sleep(0.05)
     output = process.communicate()[0]
     wall = time.perf_counter() - started
-    peak = [line.split()[1] for line in output.splitlines() if line.startswith("PEAK_RSS_KB")]
+    rss = [line.split()[1:] for line in output.splitlines() if line.startswith("RSS_KB")]
     if kill_after is None and process.returncode != 0:
         raise RuntimeError(f"protkit predict failed:\n{output[-3000:]}")
-    return wall, (int(peak[-1]) / 1024 if peak else None), output[-500:]
+    return wall, (tuple(int(v) / 1024 for v in rss[-1]) if rss else None), output[-500:]
 
 
 def _lines(path):
@@ -131,11 +139,12 @@ def main(argv=None):
             for count, folder in folders.items():
                 out = workdir / f"predictions_{count}.csv"
                 out.unlink(missing_ok=True)
-                wall, peak, _ = predict(run, folder, out, mode["batch_size"])
+                wall, (peak, end), _ = predict(run, folder, out, mode["batch_size"])
                 written = len(pd.read_csv(out, usecols=["id"]))
-                rows[str(count)] = {"images": count, "rows": written, "peak_rss_mib": peak, "wall_s": wall,
-                                    "images_per_s_incl_startup": count / wall}
-                print(f"{count:>7,} images: peak RSS {peak:.0f} MiB, {wall:.1f} s, {written:,} rows", flush=True)
+                rows[str(count)] = {"images": count, "rows": written, "peak_rss_mib": peak, "rss_at_end_mib": end,
+                                    "wall_s": wall, "images_per_s_incl_startup": count / wall}
+                print(f"{count:>7,} images: peak RSS {peak:.0f} MiB, at the end {end:.0f} MiB, {wall:.1f} s, "
+                      f"{written:,} rows", flush=True)
             small, large = rows[str(mode["sizes"][0])], rows[str(mode["sizes"][-1])]
             ratio = large["peak_rss_mib"] / small["peak_rss_mib"]
             report["memory"] = {"runs": rows, "peak_rss_ratio_large_vs_small": ratio, "bounded": bool(ratio < 1.5)}
@@ -148,7 +157,7 @@ def main(argv=None):
             first_wall, _, _ = predict(run, folders[count], out, mode["batch_size"], kill_after=mode["kill_after"])
             partial = out.with_name(out.name + ".partial")
             on_disk = _lines(partial) - 1
-            second_wall, peak, tail = predict(run, folders[count], out, mode["batch_size"])
+            second_wall, (peak, _), tail = predict(run, folders[count], out, mode["batch_size"])
             ids = pd.read_csv(out, usecols=["id"])["id"]
             expected = sorted(path.stem for path in folders[count].iterdir())
             report["resume"] = {
