@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import pathlib
 import platform
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -84,6 +88,40 @@ def write_json(report, out):
     partial = out.with_name(out.name + ".tmp")
     partial.write_text(json.dumps(to_jsonable(report), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     partial.replace(out)
+
+
+def standard_parser(doc, sections, default_out, data=True):
+    """An argument parser with the options every sectioned benchmark takes.
+
+    ``--quick``, ``--sections``, ``--update``, ``--out`` and (with ``data``) ``--data``; the
+    description is the first paragraph of the script's docstring ``doc``.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small subsets, few epochs (smoke test)")
+    parser.add_argument("--sections", default=",".join(sections), help=f"from {','.join(sections)}")
+    parser.add_argument("--update", action="store_true", help="keep sections of --out this run does not redo")
+    if data:
+        parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=pathlib.Path, default=default_out)
+    return parser
+
+
+@contextlib.contextmanager
+def work_folder(path, prefix):
+    """``path`` (kept afterwards, so a rerun can resume there), or a temporary folder removed at the end."""
+    folder = pathlib.Path(path) if path is not None else pathlib.Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        if path is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def finish_report(report, out):
+    """Record the load average at the end, write the report, say where."""
+    report["machine"]["loadavg_end"] = list(os.getloadavg())
+    write_json(report, out)
+    print(f"\nwrote {out}")
 
 
 def begin_report(parser, argv, benchmark, all_sections, modes, seed):

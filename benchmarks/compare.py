@@ -21,19 +21,17 @@ Run:
 
 from __future__ import annotations
 
-import argparse
 import os
 import pathlib
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 
-from _common import DEFAULT_DATA, RESULTS, begin_report, open_hep2, open_ifc, stratified_subset, write_json
+from _common import (RESULTS, begin_report, finish_report, open_hep2, open_ifc, standard_parser, stratified_subset,
+                     work_folder, write_json)
 
 DEFAULT_OUT = RESULTS / "compare.json"
 SEED = 0
@@ -91,19 +89,13 @@ def run_set(name, dataset, mode, workdir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sections", default=",".join(SECTIONS))
-    parser.add_argument("--update", action="store_true", help="keep sections of --out this run does not redo")
-    parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    parser = standard_parser(__doc__, SECTIONS, DEFAULT_OUT)
     parser.add_argument("--items", type=int,
                         help="a stratified subset of this many cells per set (seed 0), named in the results")
     parser.add_argument("--workdir", type=pathlib.Path,
                         help="keep per-fold results here (rerunning resumes); default a temporary folder")
     args, sections, mode, report = begin_report(parser, argv, "compare", SECTIONS, MODES, SEED)
-    workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="protkit_compare_"))
-    try:
+    with work_folder(args.workdir, "protkit_compare_") as workdir:
         for name in sections:
             try:
                 dataset = open_set(name, args.data, mode["items"])
@@ -118,12 +110,7 @@ def main(argv=None):
                 print(f"  {arm:<36} {row['mean']:.4f} ± {row['std']:.4f}"
                       + (f"  t p={row['t_pvalue']:.3f}" if "t_pvalue" in row else ""))
             write_json(report, args.out)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-    report["machine"]["loadavg_end"] = list(os.getloadavg())
-    write_json(report, args.out)
-    print(f"\nwrote {args.out}")
+    finish_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -31,12 +31,9 @@ Run:
 
 from __future__ import annotations
 
-import argparse
 import os
 import pathlib
-import shutil
 import sys
-import tempfile
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -45,7 +42,8 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 import numpy as np
 
 # ---------------------------------------------------------------- configurable parameters
-from _common import DEFAULT_DATA, RESULTS, Clock, begin_report, open_hep2, open_ifc, stratified_subset, write_json
+from _common import (RESULTS, Clock, begin_report, finish_report, open_hep2, open_ifc, standard_parser, stratified_subset,
+                     work_folder, write_json)
 
 DEFAULT_OUT = RESULTS / "gan_augmentation.json"
 SEED = 0
@@ -153,21 +151,15 @@ def print_section(name, section):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small subsets, 1 epoch (smoke test)")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"from {','.join(SECTIONS)}")
-    parser.add_argument("--update", action="store_true", help="keep sections of --out this run does not redo")
+    parser = standard_parser(__doc__, SECTIONS, DEFAULT_OUT)
     parser.add_argument("--no-quality", action="store_true", help="skip the kernel-distance / TSTR block")
-    parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
     parser.add_argument("--items", type=int,
                         help="a stratified subset of this many cells per set (seed 0), named in the results")
     parser.add_argument("--workdir", type=pathlib.Path,
                         help="keep per-fold results here (rerunning resumes); default a temporary folder")
     args, sections, mode, report = begin_report(parser, argv, "gan_augmentation", SECTIONS, MODES, SEED)
     report["protocol"] = __doc__.split("\n\n")[2:4]
-    workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="protkit_gan_"))
-    try:
+    with work_folder(args.workdir, "protkit_gan_") as workdir:
         for name in sections:
             try:
                 dataset = open_set(name, args.data, mode["items"])
@@ -188,12 +180,7 @@ def main(argv=None):
             report[name] = section
             print_section(name, section)
             write_json(report, args.out)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-    report["machine"]["loadavg_end"] = list(os.getloadavg())
-    write_json(report, args.out)
-    print(f"\nwrote {args.out}")
+    finish_report(report, args.out)
 
 
 if __name__ == "__main__":

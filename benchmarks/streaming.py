@@ -21,21 +21,18 @@ Run:
 
 from __future__ import annotations
 
-import argparse
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from _common import RESULTS, begin_report, write_json
+from _common import RESULTS, begin_report, finish_report, standard_parser, work_folder, write_json
 
 DEFAULT_OUT = RESULTS / "streaming.json"
 SEED = 0
@@ -115,16 +112,11 @@ def _lines(path):
 def main(argv=None):
     import pandas as pd
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sections", default=",".join(SECTIONS))
-    parser.add_argument("--update", action="store_true", help="keep sections of --out this run does not redo")
-    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    parser = standard_parser(__doc__, SECTIONS, DEFAULT_OUT, data=False)
     parser.add_argument("--workdir", type=pathlib.Path, help="default: a temporary folder, removed at the end")
     args, sections, mode, report = begin_report(parser, argv, "streaming", SECTIONS, MODES, SEED)
     report["protocol"] = __doc__.split("\n\n")[1]
-    workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="protkit_streaming_"))
-    try:
+    with work_folder(args.workdir, "protkit_streaming_") as workdir:
         run = train_run(workdir, mode["image_size"])
         folders = {}
         for count in mode["sizes"]:
@@ -171,12 +163,7 @@ def main(argv=None):
                   f"{report['resume']['duplicate_rows']} duplicates, {report['resume']['missing_items']} missing",
                   flush=True)
             write_json(report, args.out)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-    report["machine"]["loadavg_end"] = list(os.getloadavg())
-    write_json(report, args.out)
-    print(f"\nwrote {args.out}")
+    finish_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ Run:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
@@ -41,7 +40,8 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-from _common import DEFAULT_DATA, RESULTS, begin_report, open_hep2, open_ifc, stratified_subset, write_json
+from _common import (RESULTS, begin_report, finish_report, open_hep2, open_ifc, standard_parser, stratified_subset,
+                     write_json)
 
 DEFAULT_OUT = RESULTS / "unsupervised.json"
 SEED = 0
@@ -208,12 +208,7 @@ def bench_volumes(mode):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sections", default=",".join(SECTIONS))
-    parser.add_argument("--update", action="store_true", help="keep sections of --out this run does not redo")
-    parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    parser = standard_parser(__doc__, SECTIONS, DEFAULT_OUT)
     parser.add_argument("--workdir", type=pathlib.Path,
                         help="keep the trained HEp-2 autoencoder here and reuse it when rerun (default: not kept)")
     args, sections, mode, report = begin_report(parser, argv, "unsupervised", SECTIONS, MODES, SEED)
@@ -230,9 +225,7 @@ def main(argv=None):
         report[section]["wall_minutes"] = (time.perf_counter() - started) / 60
         print(json.dumps({section: report[section]}, indent=1, default=float)[:3000])
         write_json(report, args.out)
-    report["machine"]["loadavg_end"] = list(os.getloadavg())
-    write_json(report, args.out)
-    print(f"\nwrote {args.out}")
+    finish_report(report, args.out)
 
 
 if __name__ == "__main__":
