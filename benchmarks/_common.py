@@ -64,6 +64,14 @@ def open_ifc(data_dir, channels=None):
     return Dataset.from_folder(folder, channels=channels or IFC_CHANNELS)
 
 
+def open_set(name, data_dir, items=None, seed=0):
+    """"hep2" (`training/`) or "ifc" (Ch3, Ch4, Ch6), whole or a stratified subset of ``items``."""
+    if name not in ("hep2", "ifc"):
+        raise ValueError(f"name must be 'hep2' or 'ifc'. Received: name={name!r}")
+    dataset = open_hep2(data_dir) if name == "hep2" else open_ifc(data_dir)
+    return stratified_subset(dataset, items, seed)
+
+
 def machine_facts():
     """CPU count, platform and library versions, and the load average when the run starts."""
     import cv2

@@ -30,8 +30,7 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 
-from _common import (RESULTS, begin_report, finish_report, open_hep2, open_ifc, standard_parser, stratified_subset,
-                     work_folder, write_json)
+from _common import RESULTS, begin_report, finish_report, open_set, standard_parser, work_folder, write_json
 
 DEFAULT_OUT = RESULTS / "compare.json"
 SEED = 0
@@ -50,11 +49,6 @@ MODES = {
     "full": dict(items=None, folds=5, epochs=30, patience=8),
     "quick": dict(items=300, folds=2, epochs=1, patience=None),
 }
-
-
-def open_set(name, data_dir, items):
-    dataset = open_hep2(data_dir) if name == "hep2" else open_ifc(data_dir)
-    return stratified_subset(dataset, items, SEED)
 
 
 def run_set(name, dataset, mode, workdir):
@@ -98,7 +92,7 @@ def main(argv=None):
     with work_folder(args.workdir, "protkit_compare_") as workdir:
         for name in sections:
             try:
-                dataset = open_set(name, args.data, mode["items"])
+                dataset = open_set(name, args.data, mode["items"], SEED)
             except FileNotFoundError as error:
                 print(f"skipping {name}: {error}", file=sys.stderr)
                 report.setdefault("skipped", {})[name] = str(error)

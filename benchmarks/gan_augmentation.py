@@ -42,27 +42,21 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 import numpy as np
 
 # ---------------------------------------------------------------- configurable parameters
-from _common import (RESULTS, Clock, begin_report, finish_report, open_hep2, open_ifc, standard_parser, stratified_subset,
-                     work_folder, write_json)
+from _common import RESULTS, Clock, begin_report, finish_report, open_set, standard_parser, work_folder, write_json
 
 DEFAULT_OUT = RESULTS / "gan_augmentation.json"
 SEED = 0
 SECTIONS = ("hep2", "ifc")
 ARMS = ("none", "classical", "classical + GAN")
 SETS = {
-    "hep2": {"image_size": 48, "channels": None, "minority": ["Golgi"]},
-    "ifc": {"image_size": 40, "channels": ["Ch3", "Ch4", "Ch6"], "minority": ["Anaphase", "Metaphase", "Telophase"]},
+    "hep2": {"image_size": 48, "minority": ["Golgi"]},
+    "ifc": {"image_size": 40, "minority": ["Anaphase", "Metaphase", "Telophase"]},
 }
 MODES = {
     # items: cells per set (None: all, stratified subset otherwise); epochs: classifier epochs.
     "full": dict(items=None, folds=3, epochs=20, gan_epochs=20, gan_filters=128, quality=True),
     "quick": dict(items=400, folds=2, epochs=1, gan_epochs=1, gan_filters=32, quality=True),
 }
-
-
-def open_set(name, data_dir, items):
-    dataset = open_hep2(data_dir) if name == "hep2" else open_ifc(data_dir, SETS["ifc"]["channels"])
-    return stratified_subset(dataset, items, SEED)
 
 
 def run_arms(dataset, settings, mode, workdir):
@@ -162,7 +156,7 @@ def main(argv=None):
     with work_folder(args.workdir, "protkit_gan_") as workdir:
         for name in sections:
             try:
-                dataset = open_set(name, args.data, mode["items"])
+                dataset = open_set(name, args.data, mode["items"], SEED)
             except FileNotFoundError as error:
                 print(f"skipping {name}: {error}", file=sys.stderr)
                 report.setdefault("skipped", {})[name] = str(error)
