@@ -9,6 +9,7 @@ import os
 import pathlib
 import platform
 import shutil
+import sys
 import tempfile
 import time
 
@@ -70,6 +71,19 @@ def open_set(name, data_dir, items=None, seed=0):
         raise ValueError(f"name must be 'hep2' or 'ifc'. Received: name={name!r}")
     dataset = open_hep2(data_dir) if name == "hep2" else open_ifc(data_dir)
     return stratified_subset(dataset, items, seed)
+
+
+def open_sections(sections, data_dir, items, report, seed=0):
+    """(name, dataset) for each data set of ``sections`` that is there; a missing one is skipped,
+    with the reason printed and recorded under ``report["skipped"]``."""
+    for name in sections:
+        try:
+            dataset = open_set(name, data_dir, items, seed)
+        except FileNotFoundError as error:
+            print(f"skipping {name}: {error}", file=sys.stderr)
+            report.setdefault("skipped", {})[name] = str(error)
+            continue
+        yield name, dataset
 
 
 def machine_facts():

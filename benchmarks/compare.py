@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import os
 import pathlib
-import sys
 import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 
-from _common import RESULTS, begin_report, finish_report, open_set, standard_parser, work_folder, write_json
+from _common import RESULTS, begin_report, finish_report, open_sections, standard_parser, work_folder, write_json
 
 DEFAULT_OUT = RESULTS / "compare.json"
 SEED = 0
@@ -90,13 +89,7 @@ def main(argv=None):
                         help="keep per-fold results here (rerunning resumes); default a temporary folder")
     args, sections, mode, report = begin_report(parser, argv, "compare", SECTIONS, MODES, SEED)
     with work_folder(args.workdir, "protkit_compare_") as workdir:
-        for name in sections:
-            try:
-                dataset = open_set(name, args.data, mode["items"], SEED)
-            except FileNotFoundError as error:
-                print(f"skipping {name}: {error}", file=sys.stderr)
-                report.setdefault("skipped", {})[name] = str(error)
-                continue
+        for name, dataset in open_sections(sections, args.data, mode["items"], report, SEED):
             report[name] = run_set(name, dataset, mode, workdir / name)
             table = report[name]["comparison"]["balanced_accuracy"]
             print(f"\n{name}: balanced accuracy, {mode['folds']}-fold CV")

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import sys
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -42,7 +41,7 @@ warnings.filterwarnings("ignore", message="Your input ran out of data")
 import numpy as np
 
 # ---------------------------------------------------------------- configurable parameters
-from _common import RESULTS, Clock, begin_report, finish_report, open_set, standard_parser, work_folder, write_json
+from _common import RESULTS, Clock, begin_report, finish_report, open_sections, standard_parser, work_folder, write_json
 
 DEFAULT_OUT = RESULTS / "gan_augmentation.json"
 SEED = 0
@@ -154,13 +153,7 @@ def main(argv=None):
     args, sections, mode, report = begin_report(parser, argv, "gan_augmentation", SECTIONS, MODES, SEED)
     report["protocol"] = __doc__.split("\n\n")[2:4]
     with work_folder(args.workdir, "protkit_gan_") as workdir:
-        for name in sections:
-            try:
-                dataset = open_set(name, args.data, mode["items"], SEED)
-            except FileNotFoundError as error:
-                print(f"skipping {name}: {error}", file=sys.stderr)
-                report.setdefault("skipped", {})[name] = str(error)
-                continue
+        for name, dataset in open_sections(sections, args.data, mode["items"], report, SEED):
             print(f"\n=== {name}: {dataset}", flush=True)
             settings = SETS[name]
             with Clock() as clock:
