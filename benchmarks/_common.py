@@ -161,6 +161,11 @@ def begin_report(parser, argv, benchmark, all_sections, modes, seed):
     if getattr(args, "items", None) is not None:  # a stratified subset instead of the mode's default
         mode = dict(mode, items=args.items)
     report = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
+    # A kept section keeps the settings and machine of the run that measured it; the top level
+    # describes this run.
+    for name in set(all_sections) - set(sections):
+        if isinstance(report.get(name), dict) and "run" not in report[name]:
+            report[name]["run"] = {key: report[key] for key in ("mode", "parameters", "machine") if key in report}
     report.update({"benchmark": benchmark, "mode": mode_name, "parameters": dict(mode, seed=seed),
                    "machine": machine_facts()})
     return args, sections, mode, report
