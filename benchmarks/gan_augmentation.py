@@ -10,8 +10,8 @@ per cell, seed 0; the same folds for every arm). Each arm trains a Fast Spec CNN
 the training folds for up to 30 epochs with early stopping (15 % of them held out inside; patience
 8, the best epoch's weights kept) and scores the held-out fold once. Early stopping matters: on
 IFC the inner validation's balanced accuracy moves by up to 25 points from one epoch to the
-next, so a final-epoch model is a lottery ticket (the figures measured before 2026-11-25 used 20
-fixed epochs and are recorded with that protocol):
+next, so a final-epoch model is a lottery ticket (the committed HEp-2 figures predate this and
+used 20 fixed epochs; their section's `run` block records it):
 
 - none: no augmentation;
 - classical: random flips, rotations by any angle, zoom 0.1;
