@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from protkit.vocabulary import SINGLE_LABEL
+
 
 def classical_augmentation(flips=True, rotation=True, zoom=0.1, seed=0, name="augmentation"):
     """A `keras.Sequential` of random flips, rotations and zoom for (B, H, W, C) batches.
@@ -171,7 +173,7 @@ def gan_balance(dataset, train_indices=None, target="max", *, gan=None, image_si
                          f"the data has {images.shape[1:]}")
 
     generated = from_gan_range(gan.generate(labels=rows, seed=seed)) if len(rows) else images[:0]
-    labels = rows.argmax(axis=1) if real.task == "single_label" else rows.astype(np.int8)
+    labels = rows.argmax(axis=1) if real.task == SINGLE_LABEL else rows.astype(np.int8)
     combined = Dataset.from_arrays(
         np.concatenate([images, generated]).astype(np.float32),
         labels=np.concatenate([real.labels, labels]),

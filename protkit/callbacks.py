@@ -10,12 +10,9 @@ import numpy as np
 import keras
 
 from protkit import metrics
+from protkit.vocabulary import EPOCH_METRICS, MULTI_LABEL, check_task
 
-# The per-epoch numbers written into logs (prefixed "val_"), per task.
-LOGGED = {
-    "single_label": ("accuracy", "balanced_accuracy", "macro_f1"),
-    "multi_label": ("macro_f1", "micro_f1", "exact_match_accuracy", "elementwise_accuracy", "macro_roc_auc"),
-}
+LOGGED = EPOCH_METRICS  # the per-epoch numbers written into logs (prefixed "val_"), per task
 
 
 class ValidationMetrics(keras.callbacks.Callback):
@@ -36,8 +33,7 @@ class ValidationMetrics(keras.callbacks.Callback):
 
     def __init__(self, data, y_true, task, class_names=None, threshold=0.5):
         super().__init__()
-        if task not in LOGGED:
-            raise ValueError(f"task must be one of {tuple(LOGGED)}. Received: task={task!r}")
+        check_task(task)
         self.data = data
         self.y_true = np.asarray(y_true)
         self.task = task
@@ -49,7 +45,7 @@ class ValidationMetrics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         probabilities = self.model.predict(self.data, verbose=0)
         self.last_probabilities = probabilities
-        if self.task == "multi_label":
+        if self.task == MULTI_LABEL:
             result = metrics.multilabel_metrics(self.y_true, probabilities, thresholds=self.threshold,
                                                 class_names=self.class_names)
         else:

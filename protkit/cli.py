@@ -20,6 +20,8 @@ import sys
 
 import numpy as np
 
+from protkit.vocabulary import MULTI_LABEL, SHOWN_METRICS, version
+
 DATA_HELP = """\
 DATA is one of:
   1. a folder with one subfolder per class (class = folder name); with --channels A,B,C files
@@ -138,7 +140,7 @@ def _apply_run_defaults(args, config):
     if args.channels is None and source.get("channels"):
         args.channels = list(source["channels"])
     if args.labels:
-        args.multi_label = args.multi_label or config.get("task") == "multi_label"
+        args.multi_label = args.multi_label or config.get("task") == MULTI_LABEL
         args.id_column = args.id_column or source.get("id_column")
         args.label_column = args.label_column or source.get("label_column")
         args.pattern = args.pattern or source.get("pattern")
@@ -171,9 +173,11 @@ def _cmd_train(args):
 
 
 def _cmd_evaluate(args):
-    from protkit._io import write_json
     from protkit.inference import evaluate_run, load_run
+    from protkit.runs import check_output_file, write_json
 
+    if args.out:
+        check_output_file(args.out, args.overwrite)  # before any work
     run = load_run(args.run_dir)
     _apply_run_defaults(args, run.config)
     args.run_class_names = run.class_names  # labels are read in the run's class order unless told otherwise
@@ -181,8 +185,6 @@ def _cmd_evaluate(args):
     result = evaluate_run(run, dataset, verbose=1)
     print(_format_metrics({"evaluation": result}))
     if args.out:
-        if os.path.exists(args.out) and not args.overwrite:
-            raise FileExistsError(f"{args.out}: exists; pass --overwrite to replace it")
         write_json(args.out, result)
         print(f"metrics written to {args.out}")
     return 0
@@ -227,13 +229,11 @@ def _cmd_cluster(args):
 
 
 def _format_metrics(results):
-    keys = ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "exact_match_accuracy",
-            "elementwise_accuracy", "all_negative_elementwise_accuracy")
     lines = []
     for part, values in results.items():
         if not isinstance(values, dict) or "task" not in values:
             continue
-        shown = ", ".join(f"{k} {values[k]:.4f}" for k in keys if isinstance(values.get(k), (int, float)))
+        shown = ", ".join(f"{k} {values[k]:.4f}" for k in SHOWN_METRICS if isinstance(values.get(k), (int, float)))
         lines.append(f"{part}: {shown}")
     return "\n".join(lines)
 
@@ -247,27 +247,43 @@ def _cmd_demo(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="protkit", description="Fluorescence-microscopy toolkit (Keras 3).")
-    parser.add_argument("--version", action="version", version=f"protkit {_version()}")
+    parser.add_argument("--version", action="version", version=f"protkit {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_inspect, _add_train, _add_evaluate, _add_predict, _add_cluster, _add_demo):
+        add(commands)
+    return parser
 
+
+def _command(commands, name, help, data=True, run_dir=False):
+    """A subcommand parser: RUN_DIR first (``run_dir``), then DATA and the data options (``data``)."""
+    if not data:
+        return commands.add_parser(name, help=help)
+    parser = commands.add_parser(name, help=help, epilog=DATA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if run_dir:
+        parser.add_argument("run_dir", metavar="RUN_DIR")
+    add_data_options(parser)
+    return parser
+
+
+def _add_inspect(commands):
     datasets = commands.add_parser("datasets", help="look at a data folder before training")
     datasets_commands = datasets.add_subparsers(dest="datasets_command", required=True)
-    inspect = datasets_commands.add_parser(
-        "inspect", help="items, classes, per-class counts, channels, dtypes, sizes, problems",
-        epilog=DATA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_options(inspect)
+    inspect = _command(datasets_commands, "inspect", "items, classes, per-class counts, channels, dtypes, sizes, "
+                                                     "problems")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
     inspect.add_argument("--sample", type=int, default=64, help="items decoded for value ranges (default: 64)")
     inspect.set_defaults(func=_cmd_inspect)
 
-    from protkit.models import MODELS
 
-    train = commands.add_parser("train", help="train a classifier into RUN_DIR", epilog=DATA_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_options(train)
+def _add_train(commands):
+    from protkit.models import MODELS
+    from protkit.models.presets import MODEL_PRESETS
+
+    train = _command(commands, "train", "train a classifier into RUN_DIR")
     train.add_argument("--model", choices=MODELS, default="fast_spec_cnn")
-    train.add_argument("--preset", choices=("cpu", "paper"), default="cpu",
-                       help="cpu: fits 2 CPU cores; paper: the Fast Spec CNN paper's Table 1 (224 px, 50 epochs)")
+    train.add_argument("--preset", choices=sorted({name for names in MODEL_PRESETS.values() for name in names}),
+                       help="a preset of the model: fast_spec_cnn has cpu (its default; fits 2 CPU cores) and paper "
+                            "(its paper's Table 1: 224 px, 50 epochs); the other models have none")
     train.add_argument("--image-size", type=int, help="resize every item to N x N (default: the preset's)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
@@ -293,26 +309,24 @@ def build_parser():
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     train.set_defaults(func=_cmd_train)
 
-    evaluate = commands.add_parser("evaluate", help="metrics of a run on labelled DATA", epilog=DATA_HELP,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    evaluate.add_argument("run_dir", metavar="RUN_DIR")
-    add_data_options(evaluate)
+
+def _add_evaluate(commands):
+    evaluate = _command(commands, "evaluate", "metrics of a run on labelled DATA", run_dir=True)
     evaluate.add_argument("--out", metavar="metrics.json")
     evaluate.add_argument("--overwrite", action="store_true")
     evaluate.set_defaults(func=_cmd_evaluate)
 
-    predict = commands.add_parser("predict", help="predictions.csv for the images in DATA", epilog=DATA_HELP,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    predict.add_argument("run_dir", metavar="RUN_DIR")
-    add_data_options(predict)
+
+def _add_predict(commands):
+    predict = _command(commands, "predict", "predictions.csv for the images in DATA", run_dir=True)
     predict.add_argument("--out", required=True, metavar="predictions.csv")
     predict.add_argument("--batch-size", type=int, default=64)
     predict.add_argument("--overwrite", action="store_true")
     predict.set_defaults(func=_cmd_predict)
 
-    cluster = commands.add_parser("cluster", help="DCAEC: autoencoder + Gaussian mixture clusters of DATA",
-                                  epilog=DATA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_options(cluster)
+
+def _add_cluster(commands):
+    cluster = _command(commands, "cluster", "DCAEC: autoencoder + Gaussian mixture clusters of DATA")
     cluster.add_argument("--k", type=int, required=True, help="number of clusters")
     cluster.add_argument("--out", required=True, metavar="RUN_DIR")
     cluster.add_argument("--image-size", type=int, help="default: the first image's size, rounded down to a multiple of 8")
@@ -327,19 +341,14 @@ def build_parser():
     cluster.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     cluster.set_defaults(func=_cmd_cluster)
 
-    demo = commands.add_parser("demo", help="the main job on the embedded synthetic cells (no download)")
+
+def _add_demo(commands):
+    demo = _command(commands, "demo", "the main job on the embedded synthetic cells (no download)", data=False)
     demo.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for data, model, metrics and figures")
     demo.add_argument("--fast", action="store_true", help="a smaller, quicker run (also: PROTKIT_FAST=1)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR")
     demo.set_defaults(func=_cmd_demo)
-    return parser
-
-
-def _version():
-    from protkit import __version__
-
-    return __version__
 
 
 def main(argv=None):

@@ -16,14 +16,27 @@ Example:
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import numpy as np
+
+from protkit.results import ClusterResult
+from protkit.runs import RunFolder, atomic_path
+from protkit.vocabulary import SINGLE_LABEL
 
 UNMATCHED = -1
 
 
+class MixtureFit(NamedTuple):
+    """What `fit_gmm` returns (unpacks as ``gmm, assignments, scaler``)."""
+
+    gmm: object
+    assignments: np.ndarray
+    scaler: object
+
+
 def fit_gmm(features, k, seed=0, covariance_type="full", n_init=3, standardize=True):
-    """Fit a Gaussian mixture with k-means initialization; returns (model, assignments, scaler).
+    """Fit a Gaussian mixture with k-means initialization; returns a `MixtureFit`.
 
     Args:
         features: (N, d) latent vectors.
@@ -35,7 +48,8 @@ def fit_gmm(features, k, seed=0, covariance_type="full", n_init=3, standardize=T
             dimensions can differ by orders of magnitude).
 
     Returns:
-        (GaussianMixture, cluster index per item (N,), the fitted StandardScaler or None).
+        `MixtureFit`: the GaussianMixture, the cluster index per item (N,), the fitted
+        StandardScaler or None.
     """
     from sklearn.mixture import GaussianMixture
     from sklearn.preprocessing import StandardScaler
@@ -50,7 +64,7 @@ def fit_gmm(features, k, seed=0, covariance_type="full", n_init=3, standardize=T
     gmm = GaussianMixture(n_components=int(k), covariance_type=covariance_type, init_params="kmeans",
                           n_init=int(n_init), random_state=seed, reg_covar=1e-4)
     assignments = gmm.fit_predict(scaled)
-    return gmm, assignments, scaler
+    return MixtureFit(gmm, assignments, scaler)
 
 
 def match_clusters(y_true, clusters):
@@ -136,8 +150,6 @@ def save_gmm(path, gmm, scaler=None):
               "covariance_type": np.array(gmm.covariance_type)}
     if scaler is not None:
         arrays.update(scaler_mean=scaler.mean_, scaler_scale=scaler.scale_)
-    from protkit._io import atomic_path
-
     with atomic_path(path) as temporary:
         np.savez(temporary, **arrays)
 
@@ -179,17 +191,13 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
         tsne_items: items in the t-SNE figures (a seeded sample); 0 skips them.
 
     Returns:
-        dict with ``assignments``, ``probabilities``, ``features``, ``scores`` (None without
-        labels), ``autoencoder`` (`protkit.unsupervised.AutoencoderResult`), ``gmm``, ``out``.
+        `protkit.results.ClusterResult` (also readable by key, as the dict it used to be).
     """
     from protkit.unsupervised import latent_features, train_autoencoder
 
     if len(dataset) < k:
         raise ValueError(f"cannot make {k} clusters from {len(dataset)} items")
-    if out is not None:
-        from protkit._io import prepare_output_dir
-
-        out = prepare_output_dir(out, overwrite=overwrite)
+    folder = None if out is None else RunFolder.open(out, overwrite=overwrite)
     if image_size is None:
         step = 2 ** len(filters)
         first = dataset.read(0).shape[:2]
@@ -199,12 +207,12 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
     features = latent_features(ae.encoder, dataset, image_size=ae.image_size, normalizer=ae.normalizer)
     gmm, assignments, scaler = fit_gmm(features, k, seed=seed)
     probabilities = gmm.predict_proba(scaler.transform(features))
-    labelled = dataset.task == "single_label"
+    labelled = dataset.task == SINGLE_LABEL
     scores = cluster_scores(dataset.labels, assignments, class_names=dataset.class_names) if labelled else None
-    result = {"assignments": assignments, "probabilities": probabilities, "features": features, "scores": scores,
-              "autoencoder": ae, "gmm": gmm, "out": out}
-    if out is not None:
-        _write_cluster_run(out, dataset, result, k, scaler, dict(
+    result = ClusterResult(assignments, probabilities, features, scores, ae, gmm,
+                           None if folder is None else folder.path)
+    if folder is not None:
+        write_cluster_run(folder, dataset, result, k, scaler, dict(
             k=int(k), image_size=list(ae.image_size), latent_dim=int(latent_dim), filters=list(filters),
             epochs=int(epochs), normalization=ae.normalizer.get_config(), seed=int(seed), data=dataset.source,
             channel_names=list(dataset.channel_names or []), items=len(dataset),
@@ -212,39 +220,39 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
     return result
 
 
-def _write_cluster_run(out, dataset, result, k, scaler, config, tsne_items):
+def write_cluster_run(folder, dataset, result, k, scaler, config, tsne_items):
+    """Write a cluster run's files into ``folder`` (a `protkit.runs.RunFolder`): the autoencoder,
+    the mixture, ``assignments.csv``, ``config.json``, metrics and figures (see `cluster_dataset`)."""
     import pandas as pd
 
     from protkit import plots
-    from protkit._io import atomic_path, write_json
 
-    with atomic_path(out / "autoencoder.keras") as temporary:
-        result["autoencoder"].model.save(temporary)
-    save_gmm(out / "gmm.npz", result["gmm"], scaler)
+    out = folder.path
+    folder.save_model("autoencoder.keras", result.autoencoder.model)
+    save_gmm(out / "gmm.npz", result.gmm, scaler)
     table = pd.DataFrame({"id": dataset.ids,
                           "path": [os.pathsep.join(item) for item in dataset.items] if dataset.items else "",
-                          "cluster": result["assignments"]})
+                          "cluster": result.assignments})
     for c in range(k):
-        table[f"prob_cluster_{c}"] = np.round(result["probabilities"][:, c], 6)
-    if dataset.task == "single_label":
+        table[f"prob_cluster_{c}"] = np.round(result.probabilities[:, c], 6)
+    if dataset.task == SINGLE_LABEL:
         table["label"] = [dataset.class_names[i] for i in dataset.labels]
-    with atomic_path(out / "assignments.csv") as temporary:
-        table.to_csv(temporary, index=False)
-    write_json(out / "config.json", config)
-    if result["scores"] is not None:
-        write_json(out / "metrics.json", dict(result["scores"], protocol={
+    folder.write_table("assignments.csv", table, index=False)
+    folder.write_json("config.json", config)
+    if result.scores is not None:
+        folder.write_json("metrics.json", dict(result.scores, protocol={
             "labels": "used for evaluation only: clusters matched one-to-one to classes (Hungarian algorithm) "
                       "after fitting",
             "balanced_accuracy": "mean per-class recall of the matched clusters; unmatched clusters count as wrong",
             "fit": "autoencoder and Gaussian mixture fitted on every item, without labels"}))
-        figure = plots.confusion_matrix(np.asarray(result["scores"]["confusion_matrix"]), dataset.class_names)
+        figure = plots.confusion_matrix(np.asarray(result.scores["confusion_matrix"]), dataset.class_names)
         plots.save(figure, out / "confusion_matrix.png", overwrite=True, close=True)
     if tsne_items:
-        embedding, kept = tsne(result["features"], seed=config["seed"], max_items=tsne_items)
-        figure = plots.embedding_scatter(embedding, result["assignments"][kept], title="t-SNE of latents: clusters",
+        embedding, kept = tsne(result.features, seed=config["seed"], max_items=tsne_items)
+        figure = plots.embedding_scatter(embedding, result.assignments[kept], title="t-SNE of latents: clusters",
                                          legend_title="cluster")
         plots.save(figure, out / "tsne_clusters.png", overwrite=True, close=True)
-        if dataset.task == "single_label":
+        if dataset.task == SINGLE_LABEL:
             names = np.asarray(dataset.class_names)[dataset.labels[kept]]
             figure = plots.embedding_scatter(embedding, names, title="t-SNE of latents: known labels",
                                              legend_title="label")

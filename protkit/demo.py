@@ -18,99 +18,124 @@ and writes ``report.md`` with the tables and figures into RUN_DIR.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+
+from protkit import metrics, plots
+from protkit.data import Dataset, inspect_dataset, load_images
+from protkit.data.inspect import format_summary
+from protkit.data.synthetic import HPA_CHANNEL_COLORS, SYNTHETIC_CLASSES, make_cells, write_hpa_layout
+from protkit.evaluation import compare, cross_validate, export_table, markdown_table
+from protkit.runs import RunFolder
+
+STEPS = 7
+# The arms of the cross-validation: the Fast Spec CNN, its ablation without attention, a small CNN.
+ARMS = {"fast_spec_cnn": dict(model="fast_spec_cnn"),
+        "fast_spec_cnn, no attention": dict(model="fast_spec_cnn", model_kwargs={"attention": False}),
+        "traditional CNN": dict(model="cnn", model_kwargs={"filters": (32, 64), "hidden_units": 128})}
 
 
 def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
     """Run the demo and return the test metrics dict. See the module docstring."""
-    from protkit import metrics, plots
-    from protkit._io import atomic_path, markdown_table, prepare_output_dir, write_json, write_text
-    from protkit.data import Dataset, inspect_dataset
-    from protkit.data.inspect import format_summary
-    from protkit.data.synthetic import HPA_CHANNEL_COLORS, SYNTHETIC_CLASSES, make_cells, write_hpa_layout
     from protkit.training import train
 
-    from protkit.data import load_images
-    from protkit.evaluation import compare, cross_validate, export_table
-    from protkit.explain import grad_cam, last_conv_layer
-
     fast = os.environ.get("PROTKIT_FAST") == "1" if fast is None else fast
-    n_images, image_size, epochs = (240, 48, 3) if fast else (2000, 64, 30)
-    folds, cv_epochs = (2, 1) if fast else (3, 10)
-    steps = 7
-    out = prepare_output_dir(out, overwrite=overwrite)
+    sizes = dict(n_images=240, image_size=48, epochs=3, folds=2, cv_epochs=1) if fast else \
+        dict(n_images=2000, image_size=64, epochs=30, folds=3, cv_epochs=10)
+    folder = RunFolder.open(out, overwrite=overwrite)
     started = time.perf_counter()
+    say = functools.partial(print, flush=True) if verbose else (lambda *args, **kwargs: None)
 
-    def say(message):
-        if verbose:
-            print(message, flush=True)
+    dataset = _synthetic_as_files(folder, sizes, seed, say)
+    say(f"[3/{STEPS}] training the Fast Spec CNN (CPU preset) for {sizes['epochs']} epochs: sigmoid outputs + "
+        f"binary cross-entropy, since an image can carry several labels")
+    result = train(dataset, model="fast_spec_cnn", preset="cpu", out=folder / "run", image_size=sizes["image_size"],
+                   epochs=sizes["epochs"], val_fraction=0.15, test_fraction=0.2, seed=seed, verbose=2 if verbose else 0)
+    say(f"      split: {result.metrics['protocol']['split']}")
 
-    say(f"[1/{steps}] generating {n_images} synthetic {image_size}x{image_size} cells (4 channels, 10 classes)")
+    say(f"[4/{STEPS}] the same test predictions under three metrics, next to two baselines")
+    trap = metrics.accuracy_trap_table(dataset.labels[result.split["test"]], result.probabilities["test"],
+                                       thresholds=result.config["thresholds"],
+                                       reference_labels=dataset.labels[result.split["train"]])
+    folder.write_table("accuracy_trap.csv", trap)
+    cv, tables = _cross_validate_arms(folder, dataset, sizes, seed, say, bool(verbose))
+    gradcam_layer = _gradcam_figure(folder, dataset, result, sizes["image_size"], say)
+
+    say(f"[{STEPS}/{STEPS}] writing figures and the report")
+    plots.save(plots.class_balance(dataset, title="Synthetic cells: images per label"), folder / "class_balance.png",
+               close=True)
+    plots.save(plots.sample_grid(dataset, per_class=4, seed=seed), folder / "samples.png", close=True)
+    minutes = (time.perf_counter() - started) / 60
+    folder.write_text("report.md", _report(sizes, minutes, result, trap, cv, tables, gradcam_layer))
+    scores = result.metrics["test"]
+    say("\n" + trap.round(3).to_string())
+    say(f"\nmacro-F1 {scores['macro_f1']:.3f} | exact match {scores['exact_match_accuracy']:.3f} | "
+        f"element-wise accuracy {scores['elementwise_accuracy']:.3f}  (test split; {minutes:.1f} min)")
+    say(f"report: {folder / 'report.md'}")
+    return scores
+
+
+def _synthetic_as_files(folder, sizes, seed, say):
+    """Steps 1-2: synthetic cells written in the HPA layout and read back as a user's folder would be."""
+    n_images, image_size = sizes["n_images"], sizes["image_size"]
+    say(f"[1/{STEPS}] generating {n_images} synthetic {image_size}x{image_size} cells (4 channels, 10 classes)")
     images, labels = make_cells(n_images, image_size=image_size, seed=seed)
-    csv_path = write_hpa_layout(images, labels, out / "data", class_names=SYNTHETIC_CLASSES)
-
-    say(f"[2/{steps}] reading them back as a user's HPA-layout folder would be read")
+    csv_path = write_hpa_layout(images, labels, folder / "data", class_names=SYNTHETIC_CLASSES)
+    say(f"[2/{STEPS}] reading them back as a user's HPA-layout folder would be read")
     dataset = Dataset.from_csv(csv_path, pattern="{id}_{channel}.png", channels=list(HPA_CHANNEL_COLORS),
                                class_names=list(SYNTHETIC_CLASSES))
     summary = inspect_dataset(dataset)
-    write_json(out / "dataset.json", summary)
+    folder.write_json("dataset.json", summary)
     say(format_summary(summary))
+    return dataset
 
-    say(f"[3/{steps}] training the Fast Spec CNN (CPU preset) for {epochs} epochs: sigmoid outputs + binary "
-        f"cross-entropy, since an image can carry several labels")
-    result = train(dataset, model="fast_spec_cnn", preset="cpu", out=out / "run", image_size=image_size,
-                   epochs=epochs, val_fraction=0.15, test_fraction=0.2, seed=seed, verbose=2 if verbose else 0)
-    test = result.split["test"]
-    say(f"      split: {result.metrics['protocol']['split']}")
 
-    say(f"[4/{steps}] the same test predictions under three metrics, next to two baselines")
-    thresholds = result.config["thresholds"]
-    trap = metrics.accuracy_trap_table(dataset.labels[test], result.probabilities["test"], thresholds=thresholds,
-                                       reference_labels=dataset.labels[result.split["train"]])
-    with atomic_path(out / "accuracy_trap.csv") as temporary:
-        trap.to_csv(temporary)
-    scores = result.metrics["test"]
-
-    say(f"[5/{steps}] cross-validation: {folds} shared folds, Fast Spec CNN vs its ablation without attention "
-        f"vs a traditional CNN ({cv_epochs} epochs each)")
-    arms = {"fast_spec_cnn": dict(model="fast_spec_cnn"),
-            "fast_spec_cnn, no attention": dict(model="fast_spec_cnn", model_kwargs={"attention": False}),
-            "traditional CNN": dict(model="cnn", model_kwargs={"filters": (32, 64), "hidden_units": 128})}
+def _cross_validate_arms(folder, dataset, sizes, seed, say, progress):
+    """Step 5: every arm of `ARMS` on shared folds; the comparison tables exported and drawn."""
+    folds = sizes["folds"]
+    say(f"[5/{STEPS}] cross-validation: {folds} shared folds, Fast Spec CNN vs its ablation without attention "
+        f"vs a traditional CNN ({sizes['cv_epochs']} epochs each)")
     cv = {}
-    for name, options in arms.items():
+    for name, options in ARMS.items():
         say(f"      {name}")
-        cv[name] = cross_validate(dataset, k=folds, image_size=image_size, epochs=cv_epochs, seed=seed,
-                                  out=out / "cv" / name.replace(" ", "_").replace(",", ""), progress=bool(verbose),
-                                  **options)
+        cv[name] = cross_validate(dataset, k=folds, image_size=sizes["image_size"], epochs=sizes["cv_epochs"],
+                                  seed=seed, out=folder / "cv" / name.replace(" ", "_").replace(",", ""),
+                                  progress=progress, **options)
     tables = {metric: compare(cv, metric, reference="fast_spec_cnn") for metric in ("macro_f1", "exact_match_accuracy")}
     for metric, table in tables.items():
-        export_table(table, out / f"comparison_{metric}", caption=f"{metric}, {folds}-fold CV, synthetic cells")
+        export_table(table, folder / f"comparison_{metric}", caption=f"{metric}, {folds}-fold CV, synthetic cells")
     figure = plots.comparison_bars(tables["macro_f1"], metric="macro-F1", reference="fast_spec_cnn",
                                    title=f"macro-F1, {folds}-fold cross-validation")
-    plots.save(figure, out / "comparison_macro_f1.png", close=True)
+    plots.save(figure, folder / "comparison_macro_f1.png", close=True)
+    return cv, tables
 
-    say(f"[6/{steps}] Grad-CAM: where the Fast Spec CNN looked for its top label on test images")
-    shown = test[:4]
+
+def _gradcam_figure(folder, dataset, result, image_size, say):
+    """Step 6: Grad-CAM of the top predicted label on four test images; returns the layer's name."""
+    from protkit.explain import grad_cam, last_conv_layer
+
+    say(f"[6/{STEPS}] Grad-CAM: where the Fast Spec CNN looked for its top label on test images")
+    shown = result.split["test"][:4]
     test_images = load_images(dataset, shown, image_size=image_size, normalizer=result.normalizer)
     top = result.probabilities["test"][:4].argmax(axis=1)
     heatmaps = grad_cam(result.model, test_images, class_index=top)
     titles = [f"{SYNTHETIC_CLASSES[c]}" for c in top]
     plots.save(plots.heatmap_overlays(test_images, heatmaps, titles=titles, colors=list(HPA_CHANNEL_COLORS),
-                                      normalizer=None), out / "gradcam.png", close=True)
+                                      normalizer=None), folder / "gradcam.png", close=True)
+    return last_conv_layer(result.model)
 
-    say(f"[{steps}/{steps}] writing figures and the report")
-    plots.save(plots.class_balance(dataset, title="Synthetic cells: images per label"), out / "class_balance.png",
-               close=True)
-    plots.save(plots.sample_grid(dataset, per_class=4, seed=seed), out / "samples.png", close=True)
-    minutes = (time.perf_counter() - started) / 60
-    report = [
+
+def _report(sizes, minutes, result, trap, cv, tables, gradcam_layer):
+    """The text of ``report.md``."""
+    protocol, cv_protocol = result.metrics["protocol"], cv["fast_spec_cnn"].protocol
+    lines = [
         "# protkit demo: Fast Spec CNN on synthetic HPA-like cells",
         "",
-        f"{n_images} synthetic {image_size}x{image_size} cells, 4 channels, 10 classes (1-3 labels per image); "
-        f"{epochs} epochs; {minutes:.1f} min in all.",
+        f"{sizes['n_images']} synthetic {sizes['image_size']}x{sizes['image_size']} cells, 4 channels, 10 classes "
+        f"(1-3 labels per image); {sizes['epochs']} epochs; {minutes:.1f} min in all.",
         "",
-        f"Protocol: {result.metrics['protocol']['split']}; thresholds {result.metrics['protocol']['thresholds']}.",
+        f"Protocol: {protocol['split']}; thresholds {protocol['thresholds']}.",
         "",
         "Test split, the same predictions under each metric:",
         "",
@@ -119,9 +144,9 @@ def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
         "Element-wise accuracy rewards predicting nothing: the all-negative baseline scores high on it. "
         "Macro-F1 and exact-match accuracy are the numbers to read.",
         "",
-        f"## Cross-validation ({folds} folds, shared by all models, {cv_epochs} epochs each)",
+        f"## Cross-validation ({sizes['folds']} folds, shared by all models, {sizes['cv_epochs']} epochs each)",
         "",
-        f"Protocol: {cv['fast_spec_cnn'].protocol['folds']}; {cv['fast_spec_cnn'].protocol['inner_validation']}. "
+        f"Protocol: {cv_protocol['folds']}; {cv_protocol['inner_validation']}. "
         "Paired tests against the Fast Spec CNN (with few folds a paired test has little power: "
         "p > 0.05 means 'not shown', not 'no difference').",
         "",
@@ -135,7 +160,7 @@ def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
         "",
         "![comparison](comparison_macro_f1.png)",
         "",
-        f"## Grad-CAM (Grad-CAM layer `{last_conv_layer(result.model)}`, each image's top predicted label)",
+        f"## Grad-CAM (Grad-CAM layer `{gradcam_layer}`, each image's top predicted label)",
         "",
         "![Grad-CAM](gradcam.png)",
         "",
@@ -144,9 +169,4 @@ def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
         "(per-fold results; rerunning continues an interrupted cross-validation), `dataset.json`, "
         "`class_balance.png`, `samples.png`, `data/` (the images, HPA layout).",
     ]
-    write_text(out / "report.md", "\n".join(report) + "\n")
-    say("\n" + trap.round(3).to_string())
-    say(f"\nmacro-F1 {scores['macro_f1']:.3f} | exact match {scores['exact_match_accuracy']:.3f} | "
-        f"element-wise accuracy {scores['elementwise_accuracy']:.3f}  (test split; {minutes:.1f} min)")
-    say(f"report: {out / 'report.md'}")
-    return scores
+    return "\n".join(lines) + "\n"

@@ -14,68 +14,30 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import pathlib
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-# Per-fold scalar metrics kept in the table, by task.
-FOLD_METRICS = {
-    "single_label": ("balanced_accuracy", "accuracy", "macro_f1"),
-    "multi_label": ("macro_f1", "micro_f1", "exact_match_accuracy", "elementwise_accuracy",
-                    "all_negative_elementwise_accuracy"),
-}
+from protkit.results import CVResult  # noqa: F401  (public here too)
+from protkit.runs import RunFolder, atomic_path, write_json, write_text
+from protkit.vocabulary import FOLD_METRICS, PER_CLASS_METRIC, split_kind
 
-
-@dataclass
-class CVResult:
-    """What `cross_validate` returns.
-
-    Attributes:
-        folds: one row per fold: fold, items in training (real and generated) and test, the
-            task's metrics, per-class recall (single-label) or F1 (multi-label), minutes.
-        summary: `summarize(folds)`.
-        predictions: per fold, ``test_indices``, ``y_true`` and ``probabilities`` (for McNemar
-            and pooled confusion matrices).
-        protocol: the words that go with the numbers.
-        out: the results folder, or None.
-    """
-
-    folds: pd.DataFrame
-    summary: pd.DataFrame
-    predictions: list = field(default_factory=list)
-    protocol: dict = field(default_factory=dict)
-    out: pathlib.Path | None = None
-
-    def pooled_predictions(self):
-        """(test indices, y_true, probabilities) of all folds together, in item order."""
-        order = np.concatenate([p["test_indices"] for p in self.predictions])
-        sort = np.argsort(order)
-        y_true = np.concatenate([p["y_true"] for p in self.predictions])[sort]
-        probabilities = np.concatenate([p["probabilities"] for p in self.predictions])[sort]
-        return order[sort], y_true, probabilities
-
-
-def _fingerprint(settings):
-    text = json.dumps(settings, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _fold_row(fold, metrics, task, n_train, n_synthetic, n_test, minutes):
     row = {"fold": fold, "n_train": n_train, "n_synthetic": n_synthetic, "n_test": n_test}
     row.update({name: metrics[name] for name in FOLD_METRICS[task] if name in metrics})
-    key = "recall" if task == "single_label" else "f1"
+    key = PER_CLASS_METRIC[task]
     row.update({f"{key}:{name}": values[key] for name, values in metrics["per_class"].items()})
     row["minutes"] = minutes
     return row
 
 
-def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset="cpu", image_size=None, normalization="percentile",
-                   inner_val_fraction=0.15, gan=None, seed=0, out=None, progress=True, **train_kwargs):
+def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset=None, image_size=None, normalization="percentile",
+                   inner_val_fraction=0.15, gan=None, seed=0, out=None, overwrite=False, progress=True, **train_kwargs):
     """k-fold cross-validation of one model on ``dataset``.
 
     Args:
@@ -88,13 +50,14 @@ def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset="cpu", image_s
             ``{"target": "max", "epochs": 30}``): each training fold gets its own GAN.
         seed: seeds the folds and every fold's training.
         out: a folder for per-fold results; rerunning the same call resumes there. A folder
-            holding results of different settings is refused.
+            holding results of different settings is refused (the message names them).
+        overwrite: remove what ``out`` holds and start again.
         progress: print one line per fold.
         **train_kwargs: passed to `train` (epochs, batch_size, learning_rate, early_stopping,
             class_weight, augment, lr_schedule, model_kwargs, callbacks, ...).
 
     Returns:
-        `CVResult`.
+        `protkit.results.CVResult`.
     """
     from protkit.data import kfold_indices
 
@@ -108,19 +71,9 @@ def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset="cpu", image_s
                                                       if key != "callbacks"})
     folder = None
     if out is not None:
-        folder = pathlib.Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = folder / "settings.json"
-        fingerprint = _fingerprint(settings)
-        if stamp.exists():
-            saved = json.loads(stamp.read_text())
-            if saved.get("fingerprint") != fingerprint:
-                raise FileExistsError(f"{folder}: holds cross-validation results of other settings; "
-                                      f"use another folder or remove it")
-        else:
-            from protkit._io import write_json
-
-            write_json(stamp, {"fingerprint": fingerprint, "settings": settings})
+        folder = RunFolder.open(out, settings, overwrite=overwrite, stamp="settings.json", resume="always")
+        if not folder.resumed:
+            folder.write_stamp("running")
 
     folds = kfold_indices(dataset.labels, k=k, groups=dataset.groups, seed=seed)
     rows, predictions = [], []
@@ -137,9 +90,8 @@ def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset="cpu", image_s
             row, prediction = _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, normalization,
                                         inner_val_fraction, gan, seed, folder, train_kwargs)
             if saved is not None:
-                partial = saved.with_name(saved.stem + ".partial.npz")
-                np.savez(partial, row=json.dumps(row), **prediction)
-                partial.replace(saved)
+                with atomic_path(saved) as temporary:
+                    np.savez(temporary, row=json.dumps(row), **prediction)
             if progress:
                 main = FOLD_METRICS[dataset.task][0]
                 print(f"fold {fold + 1}/{k}: {main} {row[main]:.4f} on {row['n_test']} held-out items "
@@ -149,24 +101,20 @@ def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset="cpu", image_s
 
     table = pd.DataFrame(rows)
     protocol = {
-        "folds": f"{k}-fold, " + ("grouped (no group in two folds)" if dataset.groups is not None else
-                                   "stratified" if dataset.task == "single_label" else
-                                   "iterative multi-label stratification") + f", seed {seed}",
+        "folds": f"{k}-fold, {split_kind(dataset.task, dataset.groups is not None, 'folds')}, seed {seed}",
         "inner_validation": f"{inner_val_fraction:.0%} of each training fold (early stopping, thresholds); "
                             "each test fold is scored once",
         "summary": "mean, sample standard deviation and 95 % t-interval over folds",
     }
     if gan:
         protocol["gan"] = "each training fold balanced with DCGAN images trained on that fold only; test folds real"
-    result = CVResult(table, summarize(table), predictions, protocol, folder)
+    result = CVResult(table, summarize(table), predictions, protocol)
     if folder is not None:
-        from protkit._io import atomic_path, write_json
-
-        with atomic_path(folder / "folds.csv") as temporary:
-            table.to_csv(temporary, index=False)
-        with atomic_path(folder / "summary.csv") as temporary:
-            result.summary.to_csv(temporary)
-        write_json(folder / "protocol.json", protocol)
+        folder.write_table("folds.csv", table, index=False)
+        folder.write_table("summary.csv", result.summary)
+        folder.write_json("protocol.json", protocol)
+        folder.write_stamp("complete")
+    result.out = None if folder is None else folder.path
     return result
 
 
@@ -182,9 +130,7 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
     size = tuple(resolve_settings(model, preset, image_size)["image_size"])
     run_dir = None if folder is None else folder / f"fold_{fold}"
     # An interrupted fold resumes from its last epoch; anything else in its folder is replaced.
-    config_path = None if run_dir is None else run_dir / "config.json"
-    resumable = config_path is not None and config_path.exists() and \
-        json.loads(config_path.read_text()).get("status") == "running"
+    resumable = run_dir is not None and RunFolder.is_interrupted(run_dir)
     common = dict(model=model, preset=preset, image_size=size, val_fraction=inner_val_fraction, seed=seed,
                   verbose=0, out=run_dir, overwrite=not resumable, **train_kwargs)
     if gan:
@@ -351,6 +297,21 @@ def _latex_escape(text):
     return text
 
 
+def markdown_table(frame, digits=3):
+    """A pandas DataFrame as a GitHub-flavoured Markdown table (index as the first column)."""
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    header = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
+    rows = [[cell(index)] + [cell(v) for v in row] for index, row in zip(frame.index, frame.itertuples(index=False))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def latex_table(frame, digits=4, caption=None):
     """A DataFrame as a LaTeX ``tabular`` (booktabs rules), index first; no extra packages beyond booktabs."""
 
@@ -378,8 +339,6 @@ def export_table(frame, stem, digits=4, caption=None, overwrite=False):
         dict {"csv", "md", "tex"} of the paths written. Existing files are refused unless
         ``overwrite``.
     """
-    from protkit._io import atomic_path, markdown_table, write_text
-
     stem = pathlib.Path(stem)
     paths = {kind: stem.with_name(stem.name + f".{kind}") for kind in ("csv", "md", "tex")}
     existing = [str(p) for p in paths.values() if p.exists()]

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from protkit.results import PredictionResult
+from protkit.runs import PartialOutput
+from protkit.vocabulary import MULTI_LABEL
+
 
 @dataclass
 class Run:
@@ -71,19 +75,22 @@ def align_labels(dataset, class_names):
         raise ValueError(f"the data has classes the run was not trained on: {unknown}; "
                          f"the run knows {list(class_names)}")
     mapping = np.asarray([index[name] for name in dataset.class_names], dtype=np.int64)
-    if dataset.task == "multi_label":
+    if dataset.task == MULTI_LABEL:
         aligned = np.zeros((len(dataset), len(class_names)), dtype=np.int8)
         aligned[:, mapping] = dataset.labels
         return aligned
     return mapping[dataset.labels]
 
 
-def _check_task(run, dataset):
+def check_task_matches(run, dataset):
+    """Raise ValueError if labelled ``dataset`` is of another task than ``run``."""
     if dataset.task is not None and dataset.task != run.task:
         raise ValueError(f"the run is {run.task}, the data is {dataset.task}")
 
 
-def _loader(run, dataset):
+def item_loader(run, dataset):
+    """An `ItemLoader` that prepares ``dataset``'s items as ``run``'s training data was prepared
+    (size, normalization, channel count checked against the run)."""
     from protkit.data.pipeline import ItemLoader
 
     return ItemLoader(dataset, image_size=tuple(run.config["image_size"]), normalizer=run.normalizer,
@@ -95,11 +102,11 @@ def evaluate_run(run, dataset, batch_size=64, verbose=0):
     from protkit import metrics
     from protkit.data import make_pipeline, readable_errors
 
-    _check_task(run, dataset)
+    check_task_matches(run, dataset)
     y_true = align_labels(dataset, run.class_names)
     pipeline = make_pipeline(dataset, batch_size=batch_size, labels=False, image_size=tuple(run.config["image_size"]),
                              normalizer=run.normalizer)
-    _loader(run, dataset)  # checks the channel count against the run before any work
+    item_loader(run, dataset)  # checks the channel count against the run before any work
     with readable_errors():
         probabilities = run.model.predict(pipeline, verbose=verbose)
     result = metrics.evaluate_predictions(y_true, probabilities, run.task, class_names=run.class_names,
@@ -120,7 +127,8 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
     Rows go to ``<out_csv>.partial`` as batches finish (memory stays bounded whatever the number
     of images); the file takes its final name when every item is done. An interrupted call
     (Ctrl-C, a killed process, an unreadable file) leaves the partial file; the same call again
-    continues after the last complete row, so no item is predicted or written twice.
+    continues after the last complete row, so no item is predicted or written twice
+    (`protkit.runs.PartialOutput`).
 
     Columns: ``id``, ``path``, ``predicted`` (class name; multi-label: the names above their
     thresholds, separated by ";"), then one probability column per class (``prob_<class>``).
@@ -131,154 +139,136 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
         out_csv: output path; refused if it exists unless ``overwrite``. With ``overwrite`` an
             interrupted partial file is discarded too (start again).
         skip_bad: leave out unreadable items or items with the wrong channel count (counted and
-            listed in the returned dict) instead of stopping with an error naming the file.
+            listed in the result) instead of stopping with an error naming the file.
         batch_size: images per batch.
         progress: show a progress bar.
 
     Returns:
-        dict with ``written`` (rows written by this call), ``resumed`` (rows kept from an
-        interrupted call), ``skipped`` (list of "file: reason", this call) and ``path``.
+        `protkit.results.PredictionResult`: ``written`` (rows written by this call), ``resumed``
+        (rows kept from an interrupted call), ``skipped`` ("file: reason", this call), ``path``.
     """
     import keras
-    import tensorflow as tf
 
-    from protkit._io import write_json
     from protkit.data import readable_errors
-    from protkit.data.readers import ImageReadError
 
-    out_csv = pathlib.Path(out_csv)
-    if out_csv.exists() and not overwrite:
-        raise FileExistsError(f"{out_csv}: exists; pass --overwrite to replace it")
-    if len(dataset) == 0:
-        raise ValueError("no images to predict")
-    _check_task(run, dataset)
     header = ["id", "path", "predicted"] + [f"prob_{name}" for name in run.class_names]
-    partial = out_csv.with_name(out_csv.name + ".partial")
-    stamp = out_csv.with_name(out_csv.name + ".partial.json")
     identity = {"run": str(pathlib.Path(run.run_dir).resolve()), "data": str(dataset.source), "items": len(dataset),
                 "header": header}
-    done = set()
-    if overwrite:
-        partial.unlink(missing_ok=True)
-        stamp.unlink(missing_ok=True)
-    elif partial.exists():
-        previous = json.loads(stamp.read_text()) if stamp.exists() else None
-        if previous != identity:
-            raise FileExistsError(f"{partial}: an interrupted prediction of another run or other data; pass "
-                                  f"--overwrite to start again")
-        done = _complete_rows(partial, header)
+    if len(dataset) == 0:
+        raise ValueError("no images to predict")
+    check_task_matches(run, dataset)
+    output = PartialOutput(out_csv, identity, header, overwrite=overwrite)
+    done = output.done
     todo = np.asarray([i for i in range(len(dataset)) if str(dataset.ids[i]) not in done] if done
                       else np.arange(len(dataset)), dtype=np.int64)
-    loader = _loader(run, dataset)
-    height, width = run.config["image_size"]
-    channels = len(run.config["channel_names"])
-    problems = {}
-
-    def fail(index, error):
-        reason = str(getattr(error, "reason", error))
-        if "channel(s)" in reason:
-            reason += f" (the run was trained on {', '.join(run.config['channel_names'])})"
-        return ImageReadError(getattr(error, "path", None) or loader.where(int(index)), reason)
-
-    def load_batch(indices):
-        """One batch of images and a mask of readable items; bad items fail or are skipped."""
-        try:
-            return loader.load_batch(indices), np.ones(len(indices), bool)
-        except (ImageReadError, FileNotFoundError):
-            pass  # find the bad item(s) one by one
-        images, ok = np.zeros((len(indices), height, width, channels), np.float32), np.ones(len(indices), bool)
-        for position, index in enumerate(indices):
-            try:
-                images[position] = loader(index)
-            except (ImageReadError, FileNotFoundError) as error:
-                if not skip_bad:
-                    raise fail(index, error) from None
-                problems[int(index)] = str(error)
-                ok[position] = False
-        return images, ok
-
-    def batches():
-        """(indices, images, ok) per batch, decoded ahead on a reader thread, in order.
-
-        Decoders release the GIL, so reading runs beside the model; no tf.data graph is needed.
-        """
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
-
-        starts = iter(range(0, len(todo), batch_size))
-        with ThreadPoolExecutor(max_workers=_DECODE_THREADS) as pool:
-            pending = deque()
-            while True:
-                while len(pending) < _DECODE_AHEAD:
-                    start = next(starts, None)
-                    if start is None:
-                        break
-                    indices = todo[start:start + batch_size]
-                    pending.append((indices, pool.submit(load_batch, indices)))
-                if not pending:
-                    return
-                indices, future = pending.popleft()
-                yield (indices, *future.result())
-
-    class_names = run.class_names
-    thresholds = run.thresholds
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    reader = BatchReader(run, dataset, skip_bad=skip_bad)
     bar = keras.utils.Progbar(len(dataset), unit_name="image") if progress else None
     if bar is not None and done:
         bar.update(len(dataset) - len(todo))
-    # A compiled forward pass: calling it per batch costs far less Python than predict_on_batch.
-    forward = tf.function(lambda x: run.model(x, training=False),
-                          input_signature=[tf.TensorSpec((None, height, width, channels), tf.float32)])
+    forward = compiled_forward(run)
     written = 0
-    if not done:
-        write_json(stamp, identity)
     try:
-        with readable_errors(), open(partial, "a" if done else "w", newline="") as stream:
+        with readable_errors(), output.open() as stream:
             writer = csv.writer(stream)
-            if not done:
-                writer.writerow(header)
-            for indices, images, ok in batches():
+            for indices, images, ok in reader.batches(todo, batch_size):
                 probabilities = forward(images).numpy()
                 for index, row, good in zip(indices, probabilities, ok):
                     if good:
-                        writer.writerow(_prediction_row(dataset, index, row, class_names, thresholds, run.task))
+                        writer.writerow(prediction_row(dataset, index, row, run.class_names, run.thresholds, run.task))
                         written += 1
                 stream.flush()  # a killed process keeps every finished batch
                 if bar is not None:
                     bar.add(len(indices))
     except BaseException as error:
         if written + len(done) == 0:
-            partial.unlink(missing_ok=True)
-            stamp.unlink(missing_ok=True)
+            output.discard()
         else:
-            error.add_note(f"{written + len(done)} prediction(s) are kept in {partial}; the same command again "
+            error.add_note(f"{written + len(done)} prediction(s) are kept in {output.partial}; the same command again "
                            f"continues from there (--overwrite starts again)")
         raise
-    os.replace(partial, out_csv)
-    stamp.unlink(missing_ok=True)
-    return {"written": written, "resumed": len(done), "skipped": [problems[i] for i in sorted(problems)],
-            "path": str(out_csv)}
+    output.finish()
+    return PredictionResult(written, len(done), [reader.problems[i] for i in sorted(reader.problems)], str(output.path))
 
 
-def _complete_rows(partial, header):
-    """Ids of the complete rows of an interrupted ``partial`` CSV; a cut-off last line is removed."""
-    with open(partial, "rb+") as stream:
-        data = stream.read()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            stream.truncate(end)
-    lines = data[:end].decode("utf-8").splitlines()
-    if not lines or next(csv.reader(lines[:1])) != header:
-        raise FileExistsError(f"{partial}: does not start with the expected header; pass --overwrite to start again")
-    return {row[0] for row in csv.reader(lines[1:]) if row}
+def compiled_forward(run):
+    """``run``'s model as a compiled forward pass over float32 batches (far less Python per batch
+    than ``predict_on_batch``)."""
+    import tensorflow as tf
+
+    height, width = run.config["image_size"]
+    channels = len(run.config["channel_names"])
+    return tf.function(lambda x: run.model(x, training=False),
+                       input_signature=[tf.TensorSpec((None, height, width, channels), tf.float32)])
 
 
-_DECODE_THREADS = 1  # a thread reading images while the model runs (decoding is the lighter part)
-_DECODE_AHEAD = 2  # batches decoded ahead of the model
+class BatchReader:
+    """Batches of ``dataset``'s items prepared for ``run``, decoded ahead on a reader thread, in order.
+
+    Decoders release the GIL, so reading runs beside the model; no tf.data graph is needed. A bad
+    item (unreadable, wrong channel count) stops with an error naming its file, or with
+    ``skip_bad`` is left out and recorded in ``problems`` ({index: "file: reason"}).
+    """
+
+    threads = 1  # a thread reading images while the model runs (decoding is the lighter part)
+    ahead = 2  # batches decoded ahead of the model
+
+    def __init__(self, run, dataset, skip_bad=False):
+        self.run, self.skip_bad, self.problems = run, skip_bad, {}
+        self.loader = item_loader(run, dataset)
+        height, width = run.config["image_size"]
+        self.shape = (height, width, len(run.config["channel_names"]))
+
+    def _error(self, index, error):
+        from protkit.data.readers import ImageReadError
+
+        reason = str(getattr(error, "reason", error))
+        if "channel(s)" in reason:
+            reason += f" (the run was trained on {', '.join(self.run.config['channel_names'])})"
+        return ImageReadError(getattr(error, "path", None) or self.loader.where(int(index)), reason)
+
+    def load(self, indices):
+        """(images, mask of readable items) of one batch; bad items fail or are skipped one by one."""
+        from protkit.data.readers import ImageReadError
+
+        try:
+            return self.loader.load_batch(indices), np.ones(len(indices), bool)
+        except (ImageReadError, FileNotFoundError):
+            pass  # find the bad item(s) one by one
+        images, ok = np.zeros((len(indices), *self.shape), np.float32), np.ones(len(indices), bool)
+        for position, index in enumerate(indices):
+            try:
+                images[position] = self.loader(index)
+            except (ImageReadError, FileNotFoundError) as error:
+                if not self.skip_bad:
+                    raise self._error(index, error) from None
+                self.problems[int(index)] = str(error)
+                ok[position] = False
+        return images, ok
+
+    def batches(self, indices, batch_size):
+        """(indices, images, ok) per batch of ``indices``."""
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        starts = iter(range(0, len(indices), batch_size))
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            pending = deque()
+            while True:
+                while len(pending) < self.ahead:
+                    start = next(starts, None)
+                    if start is None:
+                        break
+                    chunk = indices[start:start + batch_size]
+                    pending.append((chunk, pool.submit(self.load, chunk)))
+                if not pending:
+                    return
+                chunk, future = pending.popleft()
+                yield (chunk, *future.result())
 
 
-def _prediction_row(dataset, index, probabilities, class_names, thresholds, task):
-    if task == "multi_label":
+def prediction_row(dataset, index, probabilities, class_names, thresholds, task):
+    """One ``predictions.csv`` row: id, path(s), the predicted label(s), the probabilities (6 decimals)."""
+    if task == MULTI_LABEL:
         limits = np.broadcast_to(thresholds, probabilities.shape)
         predicted = ";".join(name for name, p, t in zip(class_names, probabilities, limits) if p > t)
     else:

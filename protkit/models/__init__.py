@@ -1,16 +1,21 @@
 """Classifiers and generative models, built by name for the CLI and the training entry point."""
 
-from protkit.models.baselines import output_activation, traditional_cnn
+from protkit.models.baselines import traditional_cnn
+from protkit.vocabulary import SINGLE_LABEL, output_activation
 
 MODELS = ("fast_spec_cnn", "plcnn", "cnn", "resnet")
 
 
-def build_model(name, input_shape, num_classes, task="single_label", preset="cpu", **kwargs):
+def build_model(name, input_shape, num_classes, task=SINGLE_LABEL, preset=None, **kwargs):
     """Build a classifier by name: "fast_spec_cnn", "plcnn", "cnn" (traditional CNN) or "resnet".
 
-    ``preset`` configures the Fast Spec CNN ("cpu" or "paper"); the other models take their own
-    keyword arguments through ``kwargs``.
+    ``preset`` names one of the model's own presets (`protkit.models.presets.MODEL_PRESETS`:
+    the Fast Spec CNN's "cpu", its default, or "paper"); a model without presets takes None.
+    Every model takes its own keyword arguments through ``kwargs``.
     """
+    from protkit.models.presets import preset_for
+
+    preset = preset_for(name, preset) if name in MODELS else None
     if name == "fast_spec_cnn":
         from protkit.models.fast_spec_cnn import fast_spec_cnn
 

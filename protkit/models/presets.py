@@ -1,4 +1,9 @@
-"""Training presets for the Fast Spec CNN, as plain dicts, and shared argument checks.
+"""Model presets, as plain dicts: which model owns which preset, and the one it uses by default.
+
+Today only the Fast Spec CNN has presets (`"paper"` and `"cpu"`, below); the other models
+(`plcnn`, `cnn`, `resnet`) take the training defaults of `protkit.recipes` and their own
+builder's keyword arguments. Naming a preset for a model that lacks it is an error that says
+so (`preset_for`).
 
 A preset holds two kinds of keys:
 
@@ -99,6 +104,31 @@ _PRESETS = {
     },
 }
 PRESETS = tuple(_PRESETS)
+
+
+# The presets each model owns, and the one a run of it uses when none is named.
+MODEL_PRESETS = {"fast_spec_cnn": PRESETS}
+DEFAULT_PRESET = {"fast_spec_cnn": "cpu"}
+
+
+def preset_for(model, preset=None):
+    """The preset a run of ``model`` uses: ``preset`` if the model owns it, else its default.
+
+    Returns None for a model without presets when none is named.
+
+    Raises:
+        ValueError: ``preset`` names a preset ``model`` does not have; the message says which
+            models own it.
+    """
+    if preset is None:
+        return DEFAULT_PRESET.get(model)
+    owned = MODEL_PRESETS.get(model, ())
+    if preset not in owned:
+        owners = [name for name, names in MODEL_PRESETS.items() if preset in names]
+        where = f"; {preset!r} is a preset of {', '.join(owners)}" if owners else ""
+        have = f"its presets are {owned}" if owned else "it has no presets (leave the preset out)"
+        raise ValueError(f"model {model!r} has no preset {preset!r}: {have}{where}")
+    return preset
 
 
 def get_preset(name):
