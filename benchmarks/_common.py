@@ -1,4 +1,8 @@
-"""Shared by the benchmark scripts: where the data is, how to open it, timing, machine facts, JSON."""
+"""Shared by the benchmark scripts: data openers, command line, timing, machine facts, JSON report.
+
+Importing it quiets TensorFlow's C++ log and Keras's "ran out of data" warning, so a script
+imports it before anything that imports TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,11 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Keras warns at the end of every epoch over a tf.data pipeline of unknown length; it is harmless.
+warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
@@ -34,6 +43,7 @@ class Clock:
         return False
 
 
+# ---------------------------------------------------------------- data
 def stratified_subset(dataset, count, seed=0):
     """``count`` items drawn per class in proportion (quick modes); the whole set for None."""
     if count is None or count >= len(dataset):
@@ -56,7 +66,7 @@ def open_hep2(data_dir, part="training", channels=None):
 
 
 def open_ifc(data_dir, channels=None):
-    """IFC Jurkat Experiment_1 (per-channel TIFFs), or FileNotFoundError."""
+    """IFC Jurkat Experiment_1 (per-channel TIFFs, default Ch3, Ch4, Ch6), or FileNotFoundError."""
     from protkit.data import Dataset
 
     folder = pathlib.Path(data_dir) / "ifc_jurkat_cellcycle" / "Experiment_1"
@@ -73,17 +83,52 @@ def open_set(name, data_dir, items=None, seed=0):
     return stratified_subset(dataset, items, seed)
 
 
+def record_skip(report, name, error):
+    """Print why ``name`` is skipped and record it under ``report["skipped"]``."""
+    print(f"skipping {name}: {error}", file=sys.stderr)
+    report.setdefault("skipped", {})[name] = str(error)
+
+
 def open_sections(sections, data_dir, items, report, seed=0):
-    """(name, dataset) for each data set of ``sections`` that is there; a missing one is skipped,
-    with the reason printed and recorded under ``report["skipped"]``."""
+    """(name, dataset) for each data set of ``sections`` that is there; a missing one is skipped
+    (`record_skip`)."""
     for name in sections:
         try:
             dataset = open_set(name, data_dir, items, seed)
         except FileNotFoundError as error:
-            print(f"skipping {name}: {error}", file=sys.stderr)
-            report.setdefault("skipped", {})[name] = str(error)
+            record_skip(report, name, error)
             continue
         yield name, dataset
+
+
+def run_section(report, name, runner):
+    """``report[name] = runner()``; False, with the reason recorded, when its data is missing."""
+    try:
+        report[name] = runner()
+    except FileNotFoundError as error:
+        record_skip(report, name, error)
+        return False
+    return True
+
+
+def label_counts(dataset):
+    """{class name: number of items}, as plain ints."""
+    return {name: int(n) for name, n in dataset.class_counts().items()}
+
+
+def warm_page_cache(dataset):
+    """Read every file of ``dataset`` once, so later passes read from the OS page cache; returns the bytes read."""
+    total = 0
+    for paths in dataset.items:
+        for path in paths:
+            with open(path, "rb") as stream:
+                total += len(stream.read())
+    return total
+
+
+# ---------------------------------------------------------------- machine
+def _loadavg():
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
 def machine_facts():
@@ -97,35 +142,50 @@ def machine_facts():
         "numpy": np.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
         "opencv": cv2.__version__, "gpus": len(tf.config.list_physical_devices("GPU")),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "loadavg_start": _loadavg(),
     }
 
 
-def write_json(report, out):
-    """Write strict JSON (NaN and infinity become null) through a temporary file and a rename."""
-    from protkit.metrics import to_jsonable
+# ---------------------------------------------------------------- command line
+def standard_parser(doc, sections, default_out, data=True, quick_help="small subsets, few epochs (smoke test)"):
+    """An argument parser with the options every benchmark takes.
 
-    out = pathlib.Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".tmp")
-    partial.write_text(json.dumps(to_jsonable(report), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    partial.replace(out)
-
-
-def standard_parser(doc, sections, default_out, data=True):
-    """An argument parser with the options every sectioned benchmark takes.
-
-    ``--quick``, ``--sections``, ``--update``, ``--out`` and (with ``data``) ``--data``; the
-    description is the first paragraph of the script's docstring ``doc``.
+    ``--quick``, ``--sections`` and ``--update`` (unless ``sections`` is None), ``--data`` (with
+    ``data``) and ``--out``; the description is the first paragraph of the script's docstring ``doc``.
     """
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small subsets, few epochs (smoke test)")
-    parser.add_argument("--sections", default=",".join(sections), help=f"from {','.join(sections)}")
-    parser.add_argument("--update", action="store_true", help="keep sections of --out this run does not redo")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    if sections is not None:
+        parser.add_argument("--sections", default=",".join(sections), help=f"parts to run, from {','.join(sections)}")
+        parser.add_argument("--update", action="store_true",
+                            help="keep the parts of an existing --out file that this run does not redo")
     if data:
-        parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=pathlib.Path, default=default_out)
+        parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA, help="shared data folder")
+    parser.add_argument("--out", type=pathlib.Path, default=default_out, help="JSON results file")
     return parser
+
+
+def parse_run(parser, argv, modes, all_sections=()):
+    """Parse the command line of a `standard_parser`.
+
+    Returns:
+        (args, sections asked for, mode name, mode settings); ``--items``, where the parser has
+        it, replaces the mode's ``items``.
+    """
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in getattr(args, "sections", "").split(",") if s.strip()]
+    if set(sections) - set(all_sections):
+        parser.error(f"unknown section(s): {sorted(set(sections) - set(all_sections))}")
+    mode_name = "quick" if args.quick else "full"
+    mode = modes[mode_name]
+    if getattr(args, "items", None) is not None:  # a stratified subset instead of the mode's default
+        mode = dict(mode, items=args.items)
+    return args, sections, mode_name, mode
+
+
+def previous_report(args):
+    """With ``--update``, the report already in ``--out`` ({} without it or when there is none)."""
+    return json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
 
 
 @contextlib.contextmanager
@@ -139,28 +199,26 @@ def work_folder(path, prefix):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def finish_report(report, out):
-    """Record the load average at the end, write the report, say where."""
-    report["machine"]["loadavg_end"] = list(os.getloadavg())
-    write_json(report, out)
-    print(f"\nwrote {out}")
+# ---------------------------------------------------------------- report
+def write_json(report, out):
+    """Write strict JSON (NaN and infinity become null) through a temporary file and a rename."""
+    from protkit.metrics import to_jsonable
+
+    out = pathlib.Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".tmp")
+    partial.write_text(json.dumps(to_jsonable(report), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    partial.replace(out)
 
 
 def begin_report(parser, argv, benchmark, all_sections, modes, seed):
-    """Parse ``--sections/--quick/--update/--out`` and start the report (kept parts of --out with --update).
+    """Parse the command line (`parse_run`) and start the report (kept parts of --out with --update).
 
     Returns:
         (args, sections, mode, report).
     """
-    args = parser.parse_args(argv)
-    sections = [s for s in args.sections.split(",") if s]
-    if set(sections) - set(all_sections):
-        parser.error(f"unknown section(s): {sorted(set(sections) - set(all_sections))}")
-    mode_name = "quick" if args.quick else "full"
-    mode = modes[mode_name]
-    if getattr(args, "items", None) is not None:  # a stratified subset instead of the mode's default
-        mode = dict(mode, items=args.items)
-    report = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
+    args, sections, mode_name, mode = parse_run(parser, argv, modes, all_sections)
+    report = previous_report(args)
     # A kept section keeps the settings and machine of the run that measured it; the top level
     # describes this run.
     for name in set(all_sections) - set(sections):
@@ -169,3 +227,32 @@ def begin_report(parser, argv, benchmark, all_sections, modes, seed):
     report.update({"benchmark": benchmark, "mode": mode_name, "parameters": dict(mode, seed=seed),
                    "machine": machine_facts()})
     return args, sections, mode, report
+
+
+def print_heading(report, title):
+    """The first lines of a script's tables: which benchmark, mode and machine, and what was skipped."""
+    machine = report["machine"]
+    print(f"\nprotkit {title} benchmark ({report['mode']}), {machine['cpu_count']} CPUs, "
+          f"TF {machine['tensorflow']}, Keras {machine['keras']}")
+    for name, reason in report.get("skipped", {}).items():
+        print(f"  skipped {name}: {reason}")
+
+
+def finish_report(report, out, began=None, minutes=False, show=None):
+    """Record the load average at the end, print the tables with ``show``, write the report, say where.
+
+    With ``began`` (a perf_counter reading) the time since then is recorded too, as
+    ``total_minutes`` (``minutes``) or ``total_seconds``.
+    """
+    report["machine"]["loadavg_end"] = _loadavg()
+    took = ""
+    if began is not None:
+        seconds = time.perf_counter() - began
+        if minutes:
+            report["total_minutes"], took = seconds / 60, f" ({seconds / 60:.1f} min)"
+        else:
+            report["total_seconds"], took = seconds, f" ({seconds:.0f} s)"
+    if show is not None:
+        show(report)
+    write_json(report, out)
+    print(f"\nwrote {out}{took}")

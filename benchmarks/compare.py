@@ -24,15 +24,11 @@ Run:
 
 from __future__ import annotations
 
-import os
 import pathlib
 import time
-import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-warnings.filterwarnings("ignore", message="Your input ran out of data")
-
-from _common import RESULTS, begin_report, finish_report, open_sections, standard_parser, work_folder, write_json
+from _common import (RESULTS, begin_report, finish_report, label_counts, open_sections, standard_parser, work_folder,
+                     write_json)
 
 DEFAULT_OUT = RESULTS / "compare.json"
 SEED = 0
@@ -73,7 +69,7 @@ def run_set(name, dataset, mode, workdir):
     return {
         "items": len(dataset), "subset": mode["items"] is not None, "folds": mode["folds"],
         "image_size": settings["image_size"],
-        "per_class": {c: int(n) for c, n in dataset.class_counts().items()},
+        "per_class": label_counts(dataset),
         "protocol": dict(results["fast_spec_cnn"].protocol, epochs=mode["epochs"], early_stopping=mode["patience"],
                          class_weight=settings["class_weight"]),
         "comparison": {metric: compare(results, metric, reference="fast_spec_cnn").to_dict(orient="index")

@@ -34,18 +34,14 @@ Run:
 
 from __future__ import annotations
 
-import os
 import pathlib
-import warnings
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-# ---------------------------------------------------------------- configurable parameters
-from _common import RESULTS, Clock, begin_report, finish_report, open_sections, standard_parser, work_folder, write_json
+from _common import (RESULTS, Clock, begin_report, finish_report, label_counts, open_sections, standard_parser,
+                     work_folder, write_json)
 
+# ---------------------------------------------------------------- configurable parameters
 DEFAULT_OUT = RESULTS / "gan_augmentation.json"
 SEED = 0
 SECTIONS = ("hep2", "ifc")
@@ -164,7 +160,7 @@ def main(argv=None):
                 section = run_arms(dataset, settings, mode, workdir / name)
                 section.update(items=len(dataset), subset=mode["items"] is not None, folds=mode["folds"],
                                image_size=settings["image_size"],
-                               per_class={c: int(n) for c, n in dataset.class_counts().items()})
+                               per_class=label_counts(dataset))
                 if mode["quality"] and not args.no_quality:
                     section["quality"] = quality(dataset, settings, mode)
             section["wall_minutes"] = clock.wall / 60

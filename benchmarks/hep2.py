@@ -22,26 +22,18 @@ Run:
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import pathlib
 import shutil
-import sys
-import tempfile
 import time
-import warnings
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Keras warns at the end of every epoch over a tf.data pipeline of unknown length; it is harmless.
-warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-from _common import DEFAULT_DATA, ROOT, Clock, machine_facts, open_hep2, stratified_subset, write_json
+from _common import (RESULTS, Clock, finish_report, label_counts, machine_facts, open_hep2, open_ifc, parse_run,
+                     previous_report, print_heading, run_section, standard_parser, stratified_subset, work_folder,
+                     write_json)
 
 # ---------------------------------------------------------------- configurable parameters
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "hep2.json"
+DEFAULT_OUT = RESULTS / "hep2.json"
 SEED = 0
 GOAL = {"model": "fast_spec_cnn", "balanced_accuracy": 0.98, "minutes": 30.0}
 HEP2_INTERNAL_VAL = 0.15     # internal split of training/ (early stopping, selection)
@@ -192,14 +184,14 @@ def timed_train(dataset, budget_minutes, label, **kwargs):
     return result, timing
 
 
-# ---------------------------------------------------------------- data
-def label_counts(dataset):
-    return {name: int(n) for name, n in dataset.class_counts().items()}
-
-
 # ---------------------------------------------------------------- (a) HEp-2
+def cpu_preset(model):
+    """``preset="cpu"`` for the Fast Spec CNN; nothing for the baselines, which have no presets."""
+    return {"preset": "cpu"} if model == "fast_spec_cnn" else {}
+
+
 def train_kwargs(settings, mode, budget_epochs=None):
-    return dict(model=settings["model"], preset="cpu", image_size=settings["image_size"],
+    return dict(model=settings["model"], **cpu_preset(settings["model"]), image_size=settings["image_size"],
                 epochs=budget_epochs or mode["epochs"], batch_size=32,
                 learning_rate=settings.get("learning_rate", 1e-3), lr_schedule=settings.get("lr_schedule"),
                 normalization="percentile", augment=True, class_weight=None, val_fraction=HEP2_INTERNAL_VAL,
@@ -300,27 +292,27 @@ def bench_hep2(data_dir, mode, models, budget_minutes, fast_spec_config, workdir
             settings = dict(BASELINES[name], model=name, **recipe)
         section["models"][name] = run_model(name, settings, train_set, eval_set, mode, budget_minutes, workdir)
         shutil.rmtree(workdir / name, ignore_errors=True)
+    mark_goal(section)
+    return section
+
+
+def mark_goal(section):
+    """Set ``section["goal_met"]`` from the Fast Spec CNN's score on validation/ and its minutes, if it ran."""
     fast = section["models"].get("fast_spec_cnn")
     if fast:
         score, minutes = fast["validation_folder"]["balanced_accuracy"], fast["timing"]["wall_minutes"]
         section["goal_met"] = bool(score >= GOAL["balanced_accuracy"] and minutes <= GOAL["minutes"])
-    return section
 
 
 # ---------------------------------------------------------------- (b) IFC Jurkat
 def bench_ifc(data_dir, mode, workdir):
-    from protkit.data import Dataset
-
-    folder = data_dir / "ifc_jurkat_cellcycle" / "Experiment_1"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"not found: {folder}/")
-    dataset = stratified_subset(Dataset.from_folder(folder, channels=IFC["channels"]), mode["ifc_items"])
+    dataset = stratified_subset(open_ifc(data_dir, IFC["channels"]), mode["ifc_items"], SEED)
     section = {"protocol": PROTOCOL["ifc"], "items": len(dataset), "per_class": label_counts(dataset),
                "models": {}}
     for name in IFC["models"]:
         print(f"\nIFC {name}", flush=True)
         result, timing = timed_train(
-            dataset, IFC["budget_minutes"], f"ifc {name}", model=name, preset="cpu", out=workdir / f"ifc_{name}",
+            dataset, IFC["budget_minutes"], f"ifc {name}", model=name, **cpu_preset(name), out=workdir / f"ifc_{name}",
             image_size=IFC["image_size"], epochs=mode["ifc_epochs"], batch_size=32, learning_rate=1e-3,
             normalization="percentile", augment=True, class_weight=IFC["class_weight"], val_fraction=0.2,
             early_stopping=None, seed=SEED, verbose=0)
@@ -390,61 +382,67 @@ def _pct(value):
 
 
 def print_tables(report):
-    print(f"\nprotkit accuracy benchmark ({report['mode']}), {report['machine']['cpu_count']} CPUs, "
-          f"TF {report['machine']['tensorflow']}, Keras {report['machine']['keras']}")
-    for name, reason in report["skipped"].items():
-        print(f"  skipped {name}: {reason}")
-    hep2 = report.get("hep2")
-    if hep2:
-        data = hep2["data"]
-        print(f"\n(a) HEp-2: train on training/ ({data['training_items']}, internal 85/15 split for early "
-              f"stopping), score on validation/ ({data.get('validation_items', 'not used')}); budget "
-              f"{hep2['budget_minutes']} min each")
-        selection = hep2["selection"]
-        print(f"  Fast Spec CNN configuration: {selection['chosen']} ({selection['how']})")
-        for number, round_ in enumerate(selection.get("rounds", []), 1):
-            print(f"  selection round {number} (internal split of training/ only), round winner {round_['chosen']}:")
-            for name, row in round_["candidates"].items():
-                print(f"    {name:<13} size {row['settings']['image_size']}  {row['epochs_run']:3d} epochs in "
-                      f"{row['wall_minutes']:4.1f} min  internal bal.acc {_pct(row['internal_val_balanced_accuracy'])}")
-        classes = next(iter(hep2["models"].values()))["validation_folder"]["class_order"] if hep2["models"] else []
-        short = "".join(f"{c[:6]:>7}" for c in classes)
-        if hep2["models"]:
-            print(f"  {'model':<14}{'size':>5}{'params':>9}{'epochs':>7}{'wall min':>9}{'CPU min':>8}"
-                  f"{'bal.acc':>8}{'acc':>6}{'mF1':>6}   recall:{short}")
-        for name, row in hep2["models"].items():
-            t, v = row["timing"], row["validation_folder"]
-            recalls = "".join(f"{_pct(v['per_class_recall'][c]):>7}" for c in classes)
-            print(f"  {name:<14}{row['settings']['image_size']:>5}{row['parameters']:>9}{t['epochs_run']:>7}"
-                  f"{t['wall_minutes']:>9.1f}{t['cpu_minutes']:>8.1f}{_pct(v['balanced_accuracy']):>8}"
-                  f"{_pct(v['accuracy']):>6}{_pct(v['macro_f1']):>6}          {recalls}"
-                  f"   (stopped by {t['stopped_by']}, max load {t['load1_max_during'] or 0:.1f})")
-        if "goal_met" in hep2:
-            print(f"  goal: fast_spec_cnn >= {100 * GOAL['balanced_accuracy']:.0f} % mean class accuracy on "
-                  f"validation/ within {GOAL['minutes']:.0f} min -> {'met' if hep2['goal_met'] else 'NOT met'}")
-    ifc = report.get("ifc")
-    if ifc:
-        print(f"\n(b) IFC Jurkat, {ifc['items']} cells, 7 phases, one stratified 80/20 split (20 % part reported)")
-        classes = list(ifc["per_class"])
-        print(f"  {'model':<14}{'epochs':>7}{'min':>6}{'bal.acc':>8}{'acc':>6}   recall:"
-              + "".join(f"{c[:7]:>8}" for c in classes))
-        for name, row in ifc["models"].items():
-            print(f"  {name:<14}{row['timing']['epochs_run']:>7}{row['timing']['wall_minutes']:>6.1f}"
-                  f"{_pct(row['balanced_accuracy']):>8}{_pct(row['accuracy']):>6}          "
-                  + "".join(f"{_pct(row['per_class_recall'][c]):>8}" for c in classes))
-        first = next(iter(ifc["models"].values()), None)
-        if first:
-            counts = first["held_out_per_class"].items()
-            print("  held-out cells per class: " + ", ".join(f"{c} {n}" for c, n in counts))
-    synthetic = report.get("synthetic")
-    if synthetic:
-        print(f"\n(c) synthetic multi-label, {synthetic['items']} images {synthetic['image_size']}x"
-              f"{synthetic['image_size']}, fast_spec_cnn, {synthetic['timing']['epochs_run']} epochs; test part "
-              f"({synthetic['split']['test']} images), thresholds tuned on validation")
-        print(f"  {'':<32}{'macro-F1':>9}{'exact match':>12}{'element-wise':>13}")
-        for name, row in synthetic["trap_table"].items():
-            print(f"  {name:<32}{_pct(row['macro_f1']):>9}{_pct(row['exact_match_accuracy']):>12}"
-                  f"{_pct(row['elementwise_accuracy']):>13}")
+    print_heading(report, "accuracy")
+    for name, show in (("hep2", _print_hep2), ("ifc", _print_ifc), ("synthetic", _print_synthetic)):
+        if report.get(name):
+            show(report[name])
+
+
+def _print_hep2(hep2):
+    """(a): the selection rounds, then one row per model scored on validation/."""
+    data = hep2["data"]
+    print(f"\n(a) HEp-2: train on training/ ({data['training_items']}, internal 85/15 split for early "
+          f"stopping), score on validation/ ({data.get('validation_items', 'not used')}); budget "
+          f"{hep2['budget_minutes']} min each")
+    selection = hep2["selection"]
+    print(f"  Fast Spec CNN configuration: {selection['chosen']} ({selection['how']})")
+    for number, round_ in enumerate(selection.get("rounds", []), 1):
+        print(f"  selection round {number} (internal split of training/ only), round winner {round_['chosen']}:")
+        for name, row in round_["candidates"].items():
+            print(f"    {name:<13} size {row['settings']['image_size']}  {row['epochs_run']:3d} epochs in "
+                  f"{row['wall_minutes']:4.1f} min  internal bal.acc {_pct(row['internal_val_balanced_accuracy'])}")
+    classes = next(iter(hep2["models"].values()))["validation_folder"]["class_order"] if hep2["models"] else []
+    short = "".join(f"{c[:6]:>7}" for c in classes)
+    if hep2["models"]:
+        print(f"  {'model':<14}{'size':>5}{'params':>9}{'epochs':>7}{'wall min':>9}{'CPU min':>8}"
+              f"{'bal.acc':>8}{'acc':>6}{'mF1':>6}   recall:{short}")
+    for name, row in hep2["models"].items():
+        t, v = row["timing"], row["validation_folder"]
+        recalls = "".join(f"{_pct(v['per_class_recall'][c]):>7}" for c in classes)
+        print(f"  {name:<14}{row['settings']['image_size']:>5}{row['parameters']:>9}{t['epochs_run']:>7}"
+              f"{t['wall_minutes']:>9.1f}{t['cpu_minutes']:>8.1f}{_pct(v['balanced_accuracy']):>8}"
+              f"{_pct(v['accuracy']):>6}{_pct(v['macro_f1']):>6}          {recalls}"
+              f"   (stopped by {t['stopped_by']}, max load {t['load1_max_during'] or 0:.1f})")
+    if "goal_met" in hep2:
+        print(f"  goal: fast_spec_cnn >= {100 * GOAL['balanced_accuracy']:.0f} % mean class accuracy on "
+              f"validation/ within {GOAL['minutes']:.0f} min -> {'met' if hep2['goal_met'] else 'NOT met'}")
+
+
+def _print_ifc(ifc):
+    """(b): one row per model, recall per phase on the held-out 20 %."""
+    print(f"\n(b) IFC Jurkat, {ifc['items']} cells, 7 phases, one stratified 80/20 split (20 % part reported)")
+    classes = list(ifc["per_class"])
+    print(f"  {'model':<14}{'epochs':>7}{'min':>6}{'bal.acc':>8}{'acc':>6}   recall:"
+          + "".join(f"{c[:7]:>8}" for c in classes))
+    for name, row in ifc["models"].items():
+        print(f"  {name:<14}{row['timing']['epochs_run']:>7}{row['timing']['wall_minutes']:>6.1f}"
+              f"{_pct(row['balanced_accuracy']):>8}{_pct(row['accuracy']):>6}          "
+              + "".join(f"{_pct(row['per_class_recall'][c]):>8}" for c in classes))
+    first = next(iter(ifc["models"].values()), None)
+    if first:
+        counts = first["held_out_per_class"].items()
+        print("  held-out cells per class: " + ", ".join(f"{c} {n}" for c, n in counts))
+
+
+def _print_synthetic(synthetic):
+    """(c): the test part next to the trivial baselines."""
+    print(f"\n(c) synthetic multi-label, {synthetic['items']} images {synthetic['image_size']}x"
+          f"{synthetic['image_size']}, fast_spec_cnn, {synthetic['timing']['epochs_run']} epochs; test part "
+          f"({synthetic['split']['test']} images), thresholds tuned on validation")
+    print(f"  {'':<32}{'macro-F1':>9}{'exact match':>12}{'element-wise':>13}")
+    for name, row in synthetic["trap_table"].items():
+        print(f"  {name:<32}{_pct(row['macro_f1']):>9}{_pct(row['exact_match_accuracy']):>12}"
+              f"{_pct(row['elementwise_accuracy']):>13}")
 
 
 def merge_previous(report, previous, sections):
@@ -471,17 +469,13 @@ def merge_previous(report, previous, sections):
             new["selection"] = selection
         new["updated_models"] = sorted(report["hep2"]["models"])
         new["data"] = {**old.get("data", {}), **new["data"]}
-        fast = new["models"].get("fast_spec_cnn")
-        if fast:
-            new["goal_met"] = bool(fast["validation_folder"]["balanced_accuracy"] >= GOAL["balanced_accuracy"]
-                                   and fast["timing"]["wall_minutes"] <= GOAL["minutes"])
+        mark_goal(new)
         merged["hep2"] = new
     return merged
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny subsets, 1 epoch (smoke test, < 3 min)")
+    parser = standard_parser(__doc__, SECTIONS, DEFAULT_OUT, quick_help="tiny subsets, 1 epoch (smoke test, < 3 min)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"HEp-2 models, from {','.join(MODELS)}")
     parser.add_argument("--budget-minutes", type=float, default=30.0, help="HEp-2 wall-clock budget per model")
     parser.add_argument("--fast-spec-config", choices=tuple(FAST_SPEC_CANDIDATES),
@@ -490,27 +484,17 @@ def main(argv=None):
                         help="HEp-2: run the Fast Spec CNN selection only (internal split; validation/ unused)")
     parser.add_argument("--candidates", help=f"Fast Spec CNN candidates to compare, from "
                         f"{','.join(FAST_SPEC_CANDIDATES)} (default {','.join(DEFAULT_CANDIDATES)})")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"parts to run, from {','.join(SECTIONS)}")
-    parser.add_argument("--update", action="store_true",
-                        help="keep the parts of an existing --out file that this run does not redo")
-    parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA, help="shared data folder")
-    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="JSON results file")
-    args = parser.parse_args(argv)
+    args, sections, mode_name, mode = parse_run(parser, argv, MODES, SECTIONS)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    unknown = sorted(set(models) - set(MODELS)) + sorted(set(sections) - set(SECTIONS))
-    if unknown:
-        parser.error(f"unknown model(s) or section(s): {unknown}")
-    mode_name = "quick" if args.quick else "full"
-    mode = MODES[mode_name]
+    if set(models) - set(MODELS):
+        parser.error(f"unknown model(s): {sorted(set(models) - set(MODELS))}")
     began = time.perf_counter()
 
     report = {"benchmark": "hep2", "mode": mode_name, "parameters": dict(mode, seed=SEED, models=models,
                                                                           sections=sections),
               "machine": machine_facts(), "data_dir": str(args.data), "skipped": {}}
-    previous = json.loads(args.out.read_text()) if args.update and args.out.is_file() else None
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="protkit_hep2_"))
-    try:
+    previous = previous_report(args)
+    with work_folder(None, "protkit_hep2_") as workdir:
         runners = {
             "hep2": lambda: bench_hep2(args.data, mode, models, args.budget_minutes, args.fast_spec_config, workdir,
                                        args.select_only, args.candidates and args.candidates.split(",")),
@@ -518,20 +502,9 @@ def main(argv=None):
             "synthetic": lambda: bench_synthetic(mode, workdir),
         }
         for section in sections:
-            try:
-                report[section] = runners[section]()
-            except FileNotFoundError as error:
-                report["skipped"][section] = str(error)
-                print(f"skipping {section}: {error}", file=sys.stderr)
+            run_section(report, section, runners[section])
             write_json(merge_previous(report, previous, sections), args.out)  # keep what is done so far
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    report = merge_previous(report, previous, sections)
-    report["machine"]["loadavg_end"] = list(os.getloadavg())
-    report["total_minutes"] = (time.perf_counter() - began) / 60
-    print_tables(report)
-    write_json(report, args.out)
-    print(f"\nwrote {args.out} ({report['total_minutes']:.1f} min)")
+    finish_report(merge_previous(report, previous, sections), args.out, began, minutes=True, show=print_tables)
 
 
 if __name__ == "__main__":

@@ -21,23 +21,17 @@ Run:
 
 from __future__ import annotations
 
-import argparse
-import os
-import pathlib
 import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
 
-from _common import Clock, machine_facts, write_json
+from _common import (RESULTS, Clock, finish_report, machine_facts, open_sections, parse_run, print_heading,
+                     standard_parser, warm_page_cache)
 
 # ---------------------------------------------------------------- configurable parameters
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-DEFAULT_DATA = pathlib.Path(os.environ.get("PROTKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "pipeline.json"
+DEFAULT_OUT = RESULTS / "pipeline.json"
 SEED = 0
 DECODE_BATCH = 64      # (a) batch size of make_pipeline
 TRAIN_BATCH = 32       # (b) batch size of both feeds
@@ -70,36 +64,6 @@ PROTOCOL = [
     "The machine is shared: compare ratios from one run, not absolute rates across runs; "
     "loadavg_start/loadavg_end in 'machine' show how busy it was.",
 ]
-
-
-# ---------------------------------------------------------------- data
-def open_datasets(data_dir):
-    """Return ({name: Dataset}, {name: reason skipped}) for the two benchmark sets."""
-    from protkit.data import Dataset
-
-    sets, skipped = {}, {}
-    hep2 = data_dir / "hep2_icpr2014"
-    if (hep2 / "training_labels.csv").is_file() and (hep2 / "training").is_dir():
-        sets["hep2"] = Dataset.from_csv(hep2 / "training_labels.csv", hep2 / "training", id_column="Image ID",
-                                        label_column="Image class", pattern="{id:05d}.png")
-    else:
-        skipped["hep2"] = f"not found: {hep2}/training_labels.csv and {hep2}/training/"
-    ifc = data_dir / "ifc_jurkat_cellcycle" / "Experiment_1"
-    if ifc.is_dir():
-        sets["ifc"] = Dataset.from_folder(ifc, channels=["Ch3", "Ch4", "Ch6"])
-    else:
-        skipped["ifc"] = f"not found: {ifc}/"
-    return sets, skipped
-
-
-def warm_page_cache(dataset):
-    """Read every file of the dataset once so later passes read from the OS page cache."""
-    total = 0
-    for paths in dataset.items:
-        for path in paths:
-            with open(path, "rb") as f:
-                total += len(f.read())
-    return total
 
 
 # ---------------------------------------------------------------- (a) decode + normalize
@@ -214,9 +178,8 @@ def bench_training(hep2, mode):
     from protkit.data import load_images, make_pipeline
 
     indices = np.sort(np.random.default_rng(SEED).choice(len(hep2), mode["train_items"], replace=False))
-    start = time.perf_counter()
-    x = load_images(hep2, indices, image_size=IMAGE_SIZE, normalizer="percentile")
-    load_seconds = time.perf_counter() - start
+    with Clock() as loading:
+        x = load_images(hep2, indices, image_size=IMAGE_SIZE, normalizer="percentile")
     y = hep2.targets()[indices]
     # Both feeds must hand the model the same pixels: compare the pipeline's first batch.
     x_pipe, y_pipe = next(iter(make_pipeline(hep2, indices, image_size=IMAGE_SIZE, batch_size=TRAIN_BATCH)))
@@ -256,7 +219,7 @@ def bench_training(hep2, mode):
         "epochs_per_run": mode["epochs"],
         "runs_per_variant": mode["rounds"],
         "run_order": order,
-        "load_images_s": load_seconds,
+        "load_images_s": loading.wall,
         "pipeline_and_array_first_batch_equal": same_images,
         "variants": results,
         "diagnosis": diagnose(hep2, indices, memory),
@@ -294,10 +257,7 @@ def diagnose(hep2, indices, memory):
 
 # ---------------------------------------------------------------- report
 def print_table(report):
-    print(f"\nprotkit pipeline benchmark ({report['mode']}), {report['machine']['cpu_count']} CPUs, "
-          f"TF {report['machine']['tensorflow']}, Keras {report['machine']['keras']}")
-    for name, reason in report["skipped"].items():
-        print(f"  skipped {name}: {reason}")
+    print_heading(report, "pipeline")
     if report["decode"]:
         print("\n(a) decode + percentile normalize, images/s (median)")
         print(f"  {'set':<6}{'items':>7}{'sequential':>12}{'pipeline':>11}{'pipe/seq':>10}"
@@ -334,22 +294,18 @@ def print_table(report):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer items and epochs (< 2 min)")
-    parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA, help="shared data folder")
-    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="JSON results file")
-    args = parser.parse_args(argv)
-    mode_name = "quick" if args.quick else "full"
-    mode = MODES[mode_name]
+    parser = standard_parser(__doc__, None, DEFAULT_OUT, quick_help="fewer items and epochs (< 2 min)")
+    args, _, mode_name, mode = parse_run(parser, argv, MODES)
     began = time.perf_counter()
 
-    sets, skipped = open_datasets(args.data)
-    for name, reason in skipped.items():
-        print(f"skipping {name}: {reason}", file=sys.stderr)
+    found = {"skipped": {}}  # open_sections records the sets that are not there
+    sets = dict(open_sections(("hep2", "ifc"), args.data, None, found))
+    skipped = found["skipped"]
     warm = {}
     for name, dataset in sets.items():
-        start = time.perf_counter()
-        warm[name] = {"bytes": warm_page_cache(dataset), "seconds": time.perf_counter() - start}
+        with Clock() as clock:
+            read = warm_page_cache(dataset)
+        warm[name] = {"bytes": read, "seconds": clock.wall}
 
     report = {
         "benchmark": "pipeline",
@@ -367,11 +323,7 @@ def main(argv=None):
     }
     if "hep2" not in sets:
         report["skipped"]["training"] = "needs HEp-2"
-    report["machine"]["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    report["total_seconds"] = time.perf_counter() - began
-    print_table(report)
-    write_json(report, args.out)
-    print(f"\nwrote {args.out} ({report['total_seconds']:.0f} s)")
+    finish_report(report, args.out, began, show=print_table)
 
 
 if __name__ == "__main__":

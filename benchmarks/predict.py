@@ -20,28 +20,20 @@ Run:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import os
-import pathlib
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import warnings
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-from _common import DEFAULT_DATA, ROOT, Clock, machine_facts, write_json
+from _common import (RESULTS, ROOT, Clock, finish_report, machine_facts, open_hep2, parse_run, print_heading,
+                     standard_parser, warm_page_cache, work_folder)
 
 # ---------------------------------------------------------------- configurable parameters
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "predict.json"
+DEFAULT_OUT = RESULTS / "predict.json"
 SEED = 0
 BATCH = 64              # predict batch size, all variants (protkit predict's default)
 GOAL_RATIO = 0.9
@@ -75,29 +67,13 @@ PROTOCOL = [
 # ---------------------------------------------------------------- data and run
 def open_parts(data_dir, items_per_part):
     """{"training": Dataset, "validation": Dataset} of HEp-2, optionally the first N items of each."""
-    from protkit.data import Dataset
-
-    folder = data_dir / "hep2_icpr2014"
     parts = {}
     for part in PARTS:
-        csv_path, images = folder / f"{part}_labels.csv", folder / part
-        if not csv_path.is_file() or not images.is_dir():
-            raise FileNotFoundError(f"not found: {csv_path} and {images}/")
-        dataset = Dataset.from_csv(csv_path, images, id_column="Image ID", label_column="Image class",
-                                   pattern="{id:05d}.png")
+        dataset = open_hep2(data_dir, part)
         if items_per_part is not None and items_per_part < len(dataset):
             dataset = dataset.subset(np.arange(items_per_part))
         parts[part] = dataset
     return parts
-
-
-def warm_page_cache(dataset):
-    total = 0
-    for paths in dataset.items:
-        for path in paths:
-            with open(path, "rb") as stream:
-                total += len(stream.read())
-    return total
 
 
 def train_brief_run(training, run_dir, train_items):
@@ -153,20 +129,18 @@ def time_cli(run_dir, data_dir, part, count, workdir):
 # ---------------------------------------------------------------- diagnosis
 def diagnose(run, dataset, x, probabilities):
     """Time the parts of predict_run alone: decoding, the model's forward pass, the CSV rows."""
-    import tensorflow as tf
-
-    from protkit.inference import _loader, _prediction_row
+    from protkit.inference import compiled_forward, item_loader, prediction_row
 
     n = len(dataset)
     parts = {}
-    loader = _loader(run, dataset)
+    loader = item_loader(run, dataset)
     batches = [np.arange(i, min(i + BATCH, n)) for i in range(0, n, BATCH)]
     with Clock() as clock:
         for indices in batches:
             loader.load_batch(indices)
     parts["decode_one_thread"] = clock
 
-    forward = tf.function(lambda images: run.model(images, training=False))
+    forward = compiled_forward(run)
     arrays = [x[i:i + BATCH] for i in range(0, n, BATCH)]
     forward(arrays[0])
     forward(arrays[-1])
@@ -178,7 +152,7 @@ def diagnose(run, dataset, x, probabilities):
     with Clock() as clock:
         writer = csv.writer(io.StringIO())
         for index, row in enumerate(probabilities):
-            writer.writerow(_prediction_row(dataset, index, row, run.class_names, run.thresholds, run.task))
+            writer.writerow(prediction_row(dataset, index, row, run.class_names, run.thresholds, run.task))
     parts["csv_rows"] = clock
 
     return {name: {"seconds": c.wall, "img_s": n / c.wall, "cpu_ms_per_img": 1000 * c.cpu / n}
@@ -194,8 +168,7 @@ def summarize(clocks, n):
 
 
 def print_table(report):
-    print(f"\nprotkit predict benchmark ({report['mode']}), {report['machine']['cpu_count']} CPUs, "
-          f"TF {report['machine']['tensorflow']}, Keras {report['machine']['keras']}")
+    print_heading(report, "predict")
     print(f"HEp-2 training/ + validation/: {report['items']} PNGs, fast_spec_cnn cpu preset at "
           f"{report['run']['image_size'][0]}x{report['run']['image_size'][1]}, batch {BATCH}, "
           f"{report['parameters']['rounds']} interleaved round(s)")
@@ -219,14 +192,9 @@ def print_table(report):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 images per folder, one round (< 2 min)")
+    parser = standard_parser(__doc__, None, DEFAULT_OUT, quick_help="1,000 images per folder, one round (< 2 min)")
     parser.add_argument("--no-cli", action="store_true", help="skip the `protkit predict` subprocess timing")
-    parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA, help="shared data folder")
-    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="JSON results file")
-    args = parser.parse_args(argv)
-    mode_name = "quick" if args.quick else "full"
-    mode = MODES[mode_name]
+    args, _, mode_name, mode = parse_run(parser, argv, MODES)
     began = time.perf_counter()
 
     from protkit.data import Dataset, load_images
@@ -237,8 +205,7 @@ def main(argv=None):
     dataset = Dataset.concatenate([parts[p] for p in PARTS], names=list(PARTS))
     n = len(dataset)
     warm_bytes = warm_page_cache(dataset)
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="protkit_predict_"))
-    try:
+    with work_folder(None, "protkit_predict_") as workdir:
         run_facts = train_brief_run(parts["training"], workdir / "run", mode["train_items"])
         run = load_run(workdir / "run")
         size = tuple(run.config["image_size"])
@@ -275,8 +242,6 @@ def main(argv=None):
                 seconds, written_rows = seconds + part_seconds, written_rows + part_rows
             cli = {"seconds": seconds, "img_s": written_rows / seconds, "rows": written_rows,
                    "startup_seconds": startup, "calls": len(PARTS)}
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
     report = {
         "benchmark": "predict",
@@ -300,11 +265,7 @@ def main(argv=None):
         "cli": cli,
     }
     report["goal_met"] = report["ratio_predict_run_over_in_memory"] >= GOAL_RATIO
-    report["machine"]["loadavg_end"] = list(os.getloadavg())
-    report["total_seconds"] = time.perf_counter() - began
-    print_table(report)
-    write_json(report, args.out)
-    print(f"\nwrote {args.out} ({report['total_seconds']:.0f} s)")
+    finish_report(report, args.out, began, show=print_table)
 
 
 if __name__ == "__main__":

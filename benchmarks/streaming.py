@@ -21,14 +21,11 @@ Run:
 
 from __future__ import annotations
 
-import os
 import pathlib
 import signal
 import subprocess
 import sys
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 

@@ -29,19 +29,13 @@ Run:
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import sys
 import time
-import warnings
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 import numpy as np
 
-from _common import (RESULTS, begin_report, finish_report, open_hep2, open_ifc, standard_parser, stratified_subset,
-                     write_json)
+from _common import (RESULTS, begin_report, finish_report, open_hep2, open_ifc, run_section, standard_parser,
+                     stratified_subset, write_json)
 
 DEFAULT_OUT = RESULTS / "unsupervised.json"
 SEED = 0
@@ -216,11 +210,7 @@ def main(argv=None):
                "volumes": lambda: bench_volumes(mode)}
     for section in sections:
         started = time.perf_counter()
-        try:
-            report[section] = runners[section]()
-        except FileNotFoundError as error:
-            print(f"skipping {section}: {error}", file=sys.stderr)
-            report.setdefault("skipped", {})[section] = str(error)
+        if not run_section(report, section, runners[section]):
             continue
         report[section]["wall_minutes"] = (time.perf_counter() - started) / 60
         print(json.dumps({section: report[section]}, indent=1, default=float)[:3000])

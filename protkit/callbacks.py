@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 import keras
+import matplotlib.pyplot as plt
+import numpy as np
 
-from protkit import metrics
+from protkit import metrics, plots
+from protkit.data import Dataset
+from protkit.models.dcgan import from_gan_range
 from protkit.vocabulary import EPOCH_METRICS, MULTI_LABEL, check_task
 
 LOGGED = EPOCH_METRICS  # the per-epoch numbers written into logs (prefixed "val_"), per task
@@ -30,7 +33,6 @@ class ValidationMetrics(keras.callbacks.Callback):
         class_names: for the per-class table kept in ``self.last``.
         threshold: decision threshold for multi-label metrics.
     """
-
     def __init__(self, data, y_true, task, class_names=None, threshold=0.5):
         super().__init__()
         check_task(task)
@@ -66,7 +68,6 @@ class ConfusionMatrixFigure(keras.callbacks.Callback):
         class_names: row/column labels.
         path: PNG path to write.
     """
-
     def __init__(self, validation, class_names, path):
         super().__init__()
         self.validation = validation
@@ -74,14 +75,11 @@ class ConfusionMatrixFigure(keras.callbacks.Callback):
         self.path = path
 
     def on_train_end(self, logs=None):
-        from protkit import plots
-
         result = self.validation.last
         if result is None or "confusion_matrix" not in result:
             return
         figure = plots.confusion_matrix(np.asarray(result["confusion_matrix"]), self.class_names)
         plots.save(figure, self.path, overwrite=True)
-        import matplotlib.pyplot as plt
 
         plt.close(figure)
 
@@ -102,7 +100,6 @@ class GanSamples(keras.callbacks.Callback):
         show: display the figure (IPython) as training goes.
         seed: the fixed noise.
     """
-
     def __init__(self, every=5, per_class=4, class_names=None, colors=None, folder=None, show=True, seed=0):
         super().__init__()
         if int(every) < 1:
@@ -112,10 +109,6 @@ class GanSamples(keras.callbacks.Callback):
         self.figures_written = []
 
     def figure(self, title=None):
-        from protkit import plots
-        from protkit.data import Dataset
-        from protkit.models.dcgan import from_gan_range
-
         gan = self.model
         if gan.conditional:
             labels = np.repeat(np.arange(gan.num_classes), self.per_class)
@@ -132,11 +125,9 @@ class GanSamples(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
-        import matplotlib.pyplot as plt
 
         figure = self.figure(f"generated, epoch {epoch + 1}")
         if self.folder is not None:
-            from protkit import plots
 
             path = plots.save(figure, f"{self.folder}/samples_epoch_{epoch + 1:03d}.png", overwrite=True)
             self.figures_written.append(path)
@@ -159,7 +150,6 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
     ones, so the backup always holds a complete epoch. The weights are replaced first: a kill
     between the two renames costs one epoch done again, never a lost backup.
     """
-
     def __init__(self, backup_dir):
         super().__init__(backup_dir, delete_checkpoint=True)
 

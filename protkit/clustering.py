@@ -19,7 +19,15 @@ import os
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from sklearn.manifold import TSNE
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
 
+from protkit import plots
+from protkit.metrics import confusion_matrix
 from protkit.results import ClusterResult
 from protkit.runs import RunFolder, atomic_path
 from protkit.vocabulary import SINGLE_LABEL
@@ -51,9 +59,6 @@ def fit_gmm(features, k, seed=0, covariance_type="full", n_init=3, standardize=T
         `MixtureFit`: the GaussianMixture, the cluster index per item (N,), the fitted
         StandardScaler or None.
     """
-    from sklearn.mixture import GaussianMixture
-    from sklearn.preprocessing import StandardScaler
-
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or len(features) < k:
         raise ValueError(f"features must be (N, d) with N >= k. Received: shape {features.shape}, k={k}")
@@ -75,8 +80,6 @@ def match_clusters(y_true, clusters):
         item's matched class, -1 for an unmatched cluster), ``contingency`` (clusters x classes
         counts).
     """
-    from scipy.optimize import linear_sum_assignment
-
     y_true, clusters = np.asarray(y_true, dtype=np.int64), np.asarray(clusters, dtype=np.int64)
     if y_true.shape != clusters.shape or y_true.ndim != 1:
         raise ValueError(f"y_true and clusters must be (N,) arrays of one length. Received: {y_true.shape}, "
@@ -98,10 +101,6 @@ def cluster_scores(y_true, clusters, class_names=None):
     Balanced accuracy is the mean per-class recall; items in unmatched clusters count as wrong.
     Adjusted Rand index and normalized mutual information need no matching.
     """
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-
-    from protkit.metrics import confusion_matrix
-
     y_true = np.asarray(y_true, dtype=np.int64)
     matched = match_clusters(y_true, clusters)
     y_pred = matched["y_pred"]
@@ -130,9 +129,6 @@ def tsne(features, seed=0, perplexity=30.0, max_items=5000):
     Returns:
         (embedding (M, 2), indices of the embedded items).
     """
-    from sklearn.manifold import TSNE
-    from sklearn.preprocessing import StandardScaler
-
     features = np.asarray(features, dtype=np.float64)
     indices = np.arange(len(features))
     if len(features) > max_items:
@@ -156,8 +152,6 @@ def save_gmm(path, gmm, scaler=None):
 
 def load_gmm(path):
     """(GaussianMixture, StandardScaler or None) from `save_gmm`'s file; ready for ``predict``."""
-    from sklearn.mixture import GaussianMixture
-    from sklearn.preprocessing import StandardScaler
 
     with np.load(path, allow_pickle=False) as stored:
         gmm = GaussianMixture(n_components=len(stored["weights"]), covariance_type=str(stored["covariance_type"]))
@@ -193,7 +187,7 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
     Returns:
         `protkit.results.ClusterResult` (also readable by key, as the dict it used to be).
     """
-    from protkit.unsupervised import latent_features, train_autoencoder
+    from protkit.unsupervised import latent_features, train_autoencoder  # lazy: matching and scores need no TensorFlow
 
     if len(dataset) < k:
         raise ValueError(f"cannot make {k} clusters from {len(dataset)} items")
@@ -223,9 +217,7 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
 def write_cluster_run(folder, dataset, result, k, scaler, config, tsne_items):
     """Write a cluster run's files into ``folder`` (a `protkit.runs.RunFolder`): the autoencoder,
     the mixture, ``assignments.csv``, ``config.json``, metrics and figures (see `cluster_dataset`)."""
-    import pandas as pd
 
-    from protkit import plots
 
     out = folder.path
     folder.save_model("autoencoder.keras", result.autoencoder.model)

@@ -17,14 +17,18 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import time
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
+from protkit import metrics as metrics_lib
+from protkit.data import kfold_indices
+from protkit.recipes import resolve_settings
 from protkit.results import CVResult  # noqa: F401  (public here too)
-from protkit.runs import RunFolder, atomic_path, write_json, write_text
+from protkit.runs import RunFolder, atomic_path, write_text
 from protkit.vocabulary import FOLD_METRICS, PER_CLASS_METRIC, split_kind
-
 
 
 def _fold_row(fold, metrics, task, n_train, n_synthetic, n_test, minutes):
@@ -59,8 +63,6 @@ def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset=None, image_si
     Returns:
         `protkit.results.CVResult`.
     """
-    from protkit.data import kfold_indices
-
     if dataset.task is None:
         raise ValueError("cross-validation needs labels: this dataset is unlabelled")
     if dataset.synthetic is not None and dataset.synthetic.any():
@@ -120,11 +122,10 @@ def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset=None, image_si
 
 def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, normalization, inner_val_fraction, gan,
               seed, folder, train_kwargs):
-    import time
 
-    from protkit import metrics as metrics_lib
+    # lazy: cross-validation needs TensorFlow; the tables and tests of this module do not
     from protkit.data import load_images, make_pipeline
-    from protkit.training import resolve_settings, train
+    from protkit.training import train
 
     started = time.perf_counter()
     size = tuple(resolve_settings(model, preset, image_size)["image_size"])
@@ -134,7 +135,7 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
     common = dict(model=model, preset=preset, image_size=size, val_fraction=inner_val_fraction, seed=seed,
                   verbose=0, out=run_dir, overwrite=not resumable, **train_kwargs)
     if gan:
-        from protkit.augment import gan_balance
+        from protkit.augment import gan_balance  # lazy, as train
 
         if size[0] != size[1]:
             raise ValueError(f"GAN balancing needs square images. Received: image_size={size}")
@@ -162,7 +163,6 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
 
 def confidence_interval(values, level=0.95):
     """(low, high) t-interval for the mean of ``values`` (NaN, NaN for fewer than 2 values)."""
-    from scipy import stats
 
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
@@ -195,8 +195,6 @@ def paired_tests(scores_a, scores_b):
         when every difference is zero), ``folds``. With 5 folds the Wilcoxon test cannot go
         below p = 0.0625: say so rather than read it as "no difference".
     """
-    from scipy import stats
-
     a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
         raise ValueError(f"paired tests need two equal-length score lists of at least 2 folds. Received shapes "
@@ -228,8 +226,6 @@ def mcnemar(y_true, pred_a, pred_b, exact=None):
     Returns:
         dict with ``only_a_right`` (b), ``only_b_right`` (c), ``statistic``, ``p_value``, ``exact``.
     """
-    from scipy import stats
-
     y_true, pred_a, pred_b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
     if not y_true.shape == pred_a.shape == pred_b.shape:
         raise ValueError(f"y_true, pred_a and pred_b must have one shape. Received: {y_true.shape}, {pred_a.shape}, "

@@ -10,10 +10,19 @@ import csv
 import json
 import os
 import pathlib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+import protkit.layers  # noqa: F401  (registers protkit's layers for deserialization)
+from protkit import metrics
+from protkit.data import Normalizer, make_pipeline, readable_errors
+from protkit.data.pipeline import ItemLoader
+from protkit.data.readers import ImageReadError
 from protkit.results import PredictionResult
 from protkit.runs import PartialOutput
 from protkit.vocabulary import MULTI_LABEL
@@ -44,10 +53,7 @@ class Run:
 
 def load_run(run_dir):
     """Load ``RUN_DIR/model.keras`` (safe mode: no code is deserialized) and its config."""
-    import keras
 
-    import protkit.layers  # noqa: F401  (registers protkit's layers for deserialization)
-    from protkit.data import Normalizer
 
     run_dir = pathlib.Path(run_dir)
     config_path, model_path = run_dir / "config.json", run_dir / "model.keras"
@@ -91,7 +97,6 @@ def check_task_matches(run, dataset):
 def item_loader(run, dataset):
     """An `ItemLoader` that prepares ``dataset``'s items as ``run``'s training data was prepared
     (size, normalization, channel count checked against the run)."""
-    from protkit.data.pipeline import ItemLoader
 
     return ItemLoader(dataset, image_size=tuple(run.config["image_size"]), normalizer=run.normalizer,
                       num_channels=len(run.config["channel_names"]))
@@ -99,8 +104,6 @@ def item_loader(run, dataset):
 
 def evaluate_run(run, dataset, batch_size=64, verbose=0):
     """Metrics of ``run`` on a labelled ``dataset`` (thresholds from the run), with the protocol."""
-    from protkit import metrics
-    from protkit.data import make_pipeline, readable_errors
 
     check_task_matches(run, dataset)
     y_true = align_labels(dataset, run.class_names)
@@ -147,10 +150,6 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
         `protkit.results.PredictionResult`: ``written`` (rows written by this call), ``resumed``
         (rows kept from an interrupted call), ``skipped`` ("file: reason", this call), ``path``.
     """
-    import keras
-
-    from protkit.data import readable_errors
-
     header = ["id", "path", "predicted"] + [f"prob_{name}" for name in run.class_names]
     identity = {"run": str(pathlib.Path(run.run_dir).resolve()), "data": str(dataset.source), "items": len(dataset),
                 "header": header}
@@ -193,7 +192,6 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
 def compiled_forward(run):
     """``run``'s model as a compiled forward pass over float32 batches (far less Python per batch
     than ``predict_on_batch``)."""
-    import tensorflow as tf
 
     height, width = run.config["image_size"]
     channels = len(run.config["channel_names"])
@@ -208,7 +206,6 @@ class BatchReader:
     item (unreadable, wrong channel count) stops with an error naming its file, or with
     ``skip_bad`` is left out and recorded in ``problems`` ({index: "file: reason"}).
     """
-
     threads = 1  # a thread reading images while the model runs (decoding is the lighter part)
     ahead = 2  # batches decoded ahead of the model
 
@@ -219,8 +216,6 @@ class BatchReader:
         self.shape = (height, width, len(run.config["channel_names"]))
 
     def _error(self, index, error):
-        from protkit.data.readers import ImageReadError
-
         reason = str(getattr(error, "reason", error))
         if "channel(s)" in reason:
             reason += f" (the run was trained on {', '.join(self.run.config['channel_names'])})"
@@ -228,7 +223,6 @@ class BatchReader:
 
     def load(self, indices):
         """(images, mask of readable items) of one batch; bad items fail or are skipped one by one."""
-        from protkit.data.readers import ImageReadError
 
         try:
             return self.loader.load_batch(indices), np.ones(len(indices), bool)
@@ -247,8 +241,6 @@ class BatchReader:
 
     def batches(self, indices, batch_size):
         """(indices, images, ok) per batch of ``indices``."""
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
 
         starts = iter(range(0, len(indices), batch_size))
         with ThreadPoolExecutor(max_workers=self.threads) as pool:

@@ -15,8 +15,17 @@ The same normalizer and image size must prepare every image an encoder sees; the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import keras
 import numpy as np
+import tensorflow as tf
+from sklearn.preprocessing import StandardScaler
+
+from protkit.augment import classical_augmentation
+from protkit.data import Normalizer, load_images, make_pipeline, train_val_test_split
+from protkit.models.autoencoder import dcae, encoder_of, mlp_classifier
+from protkit.training import balanced_class_weight
 
 
 @dataclass
@@ -33,8 +42,6 @@ class AutoencoderResult:
 
 
 def _reconstruction_pipeline(dataset, indices, image_size, normalizer, batch_size, shuffle, seed, augment):
-    from protkit.data import make_pipeline
-
     pipeline = make_pipeline(dataset, indices, image_size=image_size, batch_size=batch_size, labels=False,
                              normalizer=normalizer, shuffle=shuffle, seed=seed, augment=augment)
     return pipeline.map(lambda x: (x, x))
@@ -61,12 +68,6 @@ def train_autoencoder(dataset, indices=None, *, image_size=64, latent_dim=64, fi
         `AutoencoderResult`. ``baseline_mse`` is the error of predicting the mean training image
         for every held-out image: a trained autoencoder must beat it.
     """
-    import keras
-
-    from protkit.augment import classical_augmentation
-    from protkit.data import Normalizer, load_images
-    from protkit.models.autoencoder import dcae, encoder_of
-
     indices = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
     rng = np.random.default_rng(seed)
     order = rng.permutation(indices)
@@ -110,10 +111,6 @@ def latent_features(encoder, dataset, indices=None, image_size=None, normalizer=
     Returns:
         float32 array, (N, latent_dim) or (N, 8, latent_dim).
     """
-    import tensorflow as tf
-
-    from protkit.data import make_pipeline
-
     if views not in ("none", "dihedral"):
         raise ValueError(f"views must be 'none' or 'dihedral'. Received: views={views!r}")
     size = image_size or tuple(encoder.input_shape[1:3])
@@ -154,8 +151,6 @@ def encoder_statistics(encoder, layers=None):
         A `keras.Model` from the encoder's input to (latent_dim + 2 * channels of the chosen
         layers) features.
     """
-    import keras
-
     convolutions = [layer for layer in encoder.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv3D))]
     chosen = convolutions[1:] if layers is None else [encoder.get_layer(name) for name in layers]
     if not chosen:
@@ -168,6 +163,14 @@ def encoder_statistics(encoder, layers=None):
         variance = keras.ops.mean(keras.ops.square(maps), axis=axes) - keras.ops.square(mean)
         outputs += [mean, keras.ops.sqrt(keras.ops.maximum(variance, 1e-12))]
     return keras.Model(encoder.inputs, keras.layers.Concatenate(name="features")(outputs), name="encoder_statistics")
+
+
+class LatentMLP(NamedTuple):
+    """What `train_latent_mlp` returns (unpacks as ``model, scaler, history``)."""
+
+    model: object
+    scaler: object
+    history: dict
 
 
 def train_latent_mlp(train_features, train_labels, num_classes, *, hidden=(250, 50), dropout=0.3, epochs=100,
@@ -185,15 +188,9 @@ def train_latent_mlp(train_features, train_labels, num_classes, *, hidden=(250, 
         class_weight: None, "balanced" or a dict.
 
     Returns:
-        (model, scaler, history). Predict with `predict_latent_mlp`.
+        `LatentMLP`: the Keras MLP, the fitted StandardScaler, the per-epoch logs. Predict with
+        `predict_latent_mlp`.
     """
-    import keras
-    from sklearn.preprocessing import StandardScaler
-
-    from protkit.data import train_val_test_split
-    from protkit.models.autoencoder import mlp_classifier
-    from protkit.training import balanced_class_weight
-
     features = np.asarray(train_features, dtype=np.float32)
     labels = np.asarray(train_labels, dtype=np.int64)
     if features.ndim not in (2, 3) or len(features) != len(labels):
@@ -217,7 +214,7 @@ def train_latent_mlp(train_features, train_labels, num_classes, *, hidden=(250, 
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
     history = model.fit(scaled[fit_idx], targets[fit_idx], validation_data=(scaled[val_idx], targets[val_idx]),
                         epochs=epochs, batch_size=batch_size, class_weight=weights, callbacks=[stop], verbose=verbose)
-    return model, scaler, history.history
+    return LatentMLP(model, scaler, history.history)
 
 
 def predict_latent_mlp(model, scaler, features, batch_size=1024):
