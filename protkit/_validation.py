@@ -70,3 +70,64 @@ def positive_int_pair(value, name):
             f"positive ints. Received: {name}={value}"
         )
     return tuple(int(v) for v in pair)
+
+
+# Layer arguments, in the words of Keras' own layers: "Argument `name` must be ... Received: name=value".
+def _argument_error(name, value, expected):
+    return ValueError(f"Argument `{name}` must be {expected}. Received: {name}={value}")
+
+
+def positive_int_argument(value, name, expected="a positive int"):
+    """Returns `value` as an int, or raises if it is not a positive int (bools are not ints)."""
+    if not is_int(value) or value <= 0:
+        raise _argument_error(name, value, expected)
+    return int(value)
+
+
+def positive_number_argument(value, name):
+    """Returns `value` as a float, or raises if it is not a number > 0."""
+    if not is_number(value) or value <= 0:
+        raise _argument_error(name, value, "a positive number")
+    return float(value)
+
+
+def non_negative_argument(value, name):
+    """Returns `value` as a float, or raises if it is not a number >= 0 (a weight decay)."""
+    if not is_number(value) or value < 0:
+        raise _argument_error(name, value, "a number >= 0")
+    return float(value)
+
+
+def rate_argument(value, name):
+    """Returns `value` as a float, or raises if it is not a number in [0, 1) (a dropout rate)."""
+    if not is_number(value) or not 0 <= value < 1:
+        raise _argument_error(name, value, "a number in [0, 1)")
+    return float(value)
+
+
+def bool_argument(value, name):
+    """Returns `value`, or raises if it is not a bool."""
+    if not isinstance(value, bool):
+        raise _argument_error(name, value, "a bool")
+    return value
+
+
+def choice_argument(value, name, choices):
+    """Returns `value`, or raises if it is not one of `choices`."""
+    if value not in choices:
+        raise _argument_error(name, value, f"one of {choices}")
+    return value
+
+
+def conv_block_arguments(filters, num_convs, weight_decay):
+    """The arguments every conv block shares, checked: `(filters, num_convs, weight_decay)`.
+
+    `filters` and `num_convs` come back as ints, `weight_decay` as a float.
+    """
+    return (
+        positive_int_argument(filters, "filters"),
+        positive_int_argument(
+            num_convs, "num_convs", "a positive int (2 for a small block, 3 for a large one)"
+        ),
+        non_negative_argument(weight_decay, "weight_decay"),
+    )

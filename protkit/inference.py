@@ -192,11 +192,14 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
 def compiled_forward(run):
     """``run``'s model as a compiled forward pass over float32 batches (far less Python per batch
     than ``predict_on_batch``)."""
-
     height, width = run.config["image_size"]
     channels = len(run.config["channel_names"])
-    return tf.function(lambda x: run.model(x, training=False),
-                       input_signature=[tf.TensorSpec((None, height, width, channels), tf.float32)])
+
+    def forward(images):
+        return run.model(images, training=False)
+
+    return tf.function(forward, input_signature=[tf.TensorSpec((None, height, width, channels), tf.float32)],
+                       autograph=False)
 
 
 class BatchReader:

@@ -21,7 +21,10 @@ Conventions used throughout:
 - Thresholds are tuned on validation data and then applied, frozen, to the test set.
   Tuning them on the test set inflates every reported number.
 
-All functions are pure NumPy (scikit-learn only computes ROC-AUC) and accept lists.
+All functions are pure NumPy (scikit-learn only computes ROC-AUC) and accept lists; the
+checks of their inputs live in `protkit._metric_inputs`. `kernel_distance`, which compares
+features of generated and real images, lives in `protkit.feature_distance` and is re-exported
+here.
 """
 
 import math
@@ -30,96 +33,21 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from protkit._metric_inputs import (
+    as_class_vector,
+    as_finite_float,
+    as_label_matrix,
+    as_prob_matrix,
+    as_thresholds,
+    check_zero_division,
+    class_names_for,
+)
+from protkit.feature_distance import kernel_distance  # noqa: F401 (re-exported)
+from protkit.vocabulary import MULTI_LABEL, SINGLE_LABEL
+
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_GRID = np.linspace(0.05, 0.95, 19)
 TRAP_COLUMNS = ["elementwise_accuracy", "exact_match_accuracy", "macro_f1", "micro_f1"]
-
-
-# --------------------------------------------------------------------------- checks
-def _as_finite_float(x, name):
-    try:
-        x = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be numeric. Received: {name}={x!r}") from None
-    bad = np.argwhere(~np.isfinite(x))
-    if bad.size:
-        where = tuple(int(i) for i in bad[0])
-        raise ValueError(
-            f"`{name}` must contain only finite numbers (got NaN or inf; check the "
-            f"model output for divergence). Received: {name}{list(where)}={x[where]}"
-        )
-    return x
-
-
-def _as_label_matrix(y, name="y_true"):
-    y = np.asarray(y)
-    if y.ndim != 2 or y.shape[0] == 0 or y.shape[1] == 0:
-        raise ValueError(
-            f"`{name}` must be a non-empty 0/1 matrix of shape (N, K). "
-            f"Received: {name}.shape={y.shape}"
-        )
-    y = _as_finite_float(y, name)
-    bad = np.argwhere((y != 0) & (y != 1))
-    if bad.size:
-        where = tuple(int(i) for i in bad[0])
-        raise ValueError(
-            f"`{name}` must contain only 0 and 1. Received: {name}{list(where)}={y[where]}"
-        )
-    return y.astype(np.int64)
-
-
-def _as_prob_matrix(y_prob, shape, name="y_prob"):
-    y_prob = np.asarray(y_prob)
-    if y_prob.shape != shape:
-        raise ValueError(
-            f"`{name}` must have the same shape as `y_true`, {shape}. "
-            f"Received: {name}.shape={y_prob.shape}"
-        )
-    y_prob = _as_finite_float(y_prob, name)
-    bad = np.argwhere((y_prob < 0) | (y_prob > 1))
-    if bad.size:
-        where = tuple(int(i) for i in bad[0])
-        raise ValueError(
-            f"`{name}` must hold probabilities in [0, 1] (apply a sigmoid to logits first). "
-            f"Received: {name}{list(where)}={y_prob[where]}"
-        )
-    return y_prob
-
-
-def _as_thresholds(thresholds, num_classes):
-    t = _as_finite_float(thresholds, "thresholds")
-    if t.ndim == 0:
-        t = np.full(num_classes, float(t))
-    if t.shape != (num_classes,):
-        raise ValueError(
-            f"`thresholds` must be a scalar or have shape ({num_classes},). "
-            f"Received: thresholds.shape={t.shape}"
-        )
-    if np.any((t < 0) | (t > 1)):
-        raise ValueError(f"`thresholds` must lie in [0, 1]. Received: thresholds={t.tolist()}")
-    return t
-
-
-def _check_zero_division(zero_division):
-    if zero_division not in (0, 1):
-        raise ValueError(
-            f"`zero_division` must be 0 or 1. Received: zero_division={zero_division!r}"
-        )
-    return float(zero_division)
-
-
-def _class_names(class_names, num_classes):
-    if class_names is None:
-        return [f"class_{k}" for k in range(num_classes)]
-    names = [str(c) for c in class_names]
-    if len(names) != num_classes:
-        raise ValueError(
-            f"`class_names` must have one name per class ({num_classes}). "
-            f"Received: class_names={names}"
-        )
-    if len(set(names)) != len(names):
-        raise ValueError(f"`class_names` must be unique. Received: class_names={names}")
-    return names
 
 
 # --------------------------------------------------------------------------- shared maths
@@ -192,12 +120,12 @@ def multilabel_metrics(
         no label at all) and `per_class`, a DataFrame indexed by class name with
         columns precision, recall, f1, roc_auc, support, threshold.
     """
-    y_true = _as_label_matrix(y_true)
-    y_prob = _as_prob_matrix(y_prob, y_true.shape)
+    y_true = as_label_matrix(y_true)
+    y_prob = as_prob_matrix(y_prob, y_true.shape)
     num_classes = y_true.shape[1]
-    t = _as_thresholds(thresholds, num_classes)
-    zero_division = _check_zero_division(zero_division)
-    names = _class_names(class_names, num_classes)
+    t = as_thresholds(thresholds, num_classes)
+    zero_division = check_zero_division(zero_division)
+    names = class_names_for(class_names, num_classes)
 
     result, (precision, recall, f1) = _set_metrics(y_true.astype(bool), y_prob > t, zero_division)
     auc = np.full(num_classes, np.nan)
@@ -239,9 +167,9 @@ def tune_thresholds(y_true, y_prob, grid=None, metric="f1"):
     """
     if metric != "f1":
         raise ValueError(f"`metric` must be 'f1'. Received: metric={metric!r}")
-    y_true = _as_label_matrix(y_true)
-    y_prob = _as_prob_matrix(y_prob, y_true.shape)
-    grid = DEFAULT_GRID if grid is None else _as_finite_float(grid, "grid")
+    y_true = as_label_matrix(y_true)
+    y_prob = as_prob_matrix(y_prob, y_true.shape)
+    grid = DEFAULT_GRID if grid is None else as_finite_float(grid, "grid")
     if grid.ndim != 1 or grid.size == 0 or np.any((grid < 0) | (grid > 1)):
         raise ValueError(
             f"`grid` must be a non-empty 1-D array of values in [0, 1]. Received: grid={grid!r}"
@@ -258,7 +186,7 @@ def tune_thresholds(y_true, y_prob, grid=None, metric="f1"):
 
 
 def _most_frequent_label_set(labels, num_classes):
-    labels = _as_label_matrix(labels, "reference_labels")
+    labels = as_label_matrix(labels, "reference_labels")
     if labels.shape[1] != num_classes:
         raise ValueError(
             f"`reference_labels` must have {num_classes} columns like `y_true`. "
@@ -286,9 +214,9 @@ def accuracy_trap_table(
         DataFrame with columns elementwise_accuracy, exact_match_accuracy, macro_f1,
         micro_f1 (zero_division=0).
     """
-    y_true = _as_label_matrix(y_true)
-    y_prob = _as_prob_matrix(y_prob, y_true.shape)
-    t = _as_thresholds(thresholds, y_true.shape[1])
+    y_true = as_label_matrix(y_true)
+    y_prob = as_prob_matrix(y_prob, y_true.shape)
+    t = as_thresholds(thresholds, y_true.shape[1])
     truth = y_true.astype(bool)
     predictions = {"model": y_prob > t, "all-negative baseline": np.zeros_like(truth)}
     if most_frequent_baseline:
@@ -300,25 +228,6 @@ def accuracy_trap_table(
 
 
 # --------------------------------------------------------------------------- single-label
-def _as_class_vector(y, name, num_classes=None):
-    y = np.asarray(y)
-    if y.ndim != 1 or y.size == 0:
-        raise ValueError(
-            f"`{name}` must be a non-empty 1-D array of class indices. "
-            f"Received: {name}.shape={y.shape}"
-        )
-    yf = _as_finite_float(y, name)
-    too_big = yf >= num_classes if num_classes is not None else False
-    bad = np.flatnonzero((yf != np.round(yf)) | (yf < 0) | too_big)
-    if bad.size:
-        upper = "" if num_classes is None else f" below num_classes={num_classes}"
-        raise ValueError(
-            f"`{name}` must hold non-negative integer class indices{upper}. "
-            f"Received: {name}[{bad[0]}]={y[bad[0]]}"
-        )
-    return yf.astype(np.int64)
-
-
 def confusion_matrix(y_true, y_pred, num_classes, normalize=None):
     """Confusion matrix (K, K): rows are true classes, columns predicted classes.
 
@@ -335,8 +244,8 @@ def confusion_matrix(y_true, y_pred, num_classes, normalize=None):
         raise ValueError(
             f"`normalize` must be None, 'true', 'pred' or 'all'. Received: normalize={normalize!r}"
         )
-    y_true = _as_class_vector(y_true, "y_true", num_classes)
-    y_pred = _as_class_vector(y_pred, "y_pred", num_classes)
+    y_true = as_class_vector(y_true, "y_true", num_classes)
+    y_pred = as_class_vector(y_pred, "y_pred", num_classes)
     if y_pred.shape != y_true.shape:
         raise ValueError(
             f"`y_pred` must have the shape of `y_true`, {y_true.shape}. "
@@ -371,15 +280,15 @@ def singlelabel_metrics(
         `confusion_matrix` (K, K, all K classes) and `per_class` (precision,
         recall, f1, support; NaN for classes neither present nor predicted).
     """
-    zero_division = _check_zero_division(zero_division)
+    zero_division = check_zero_division(zero_division)
     scores = np.asarray(y_prob_or_pred)
     sizes = {}
     if scores.ndim == 2:
-        scores = _as_finite_float(scores, "y_prob_or_pred")
+        scores = as_finite_float(scores, "y_prob_or_pred")
         sizes["y_prob_or_pred.shape[1]"] = scores.shape[1]
         y_pred = np.argmax(scores, axis=1)
     elif scores.ndim == 1:
-        y_pred = _as_class_vector(scores, "y_prob_or_pred")
+        y_pred = as_class_vector(scores, "y_prob_or_pred")
     else:
         raise ValueError(
             "`y_prob_or_pred` must be scores (N, K) or class indices (N,). "
@@ -391,7 +300,7 @@ def singlelabel_metrics(
         sizes["num_classes"] = num_classes
     if len(set(sizes.values())) > 1:
         raise ValueError(f"The number of classes is inconsistent. Received: {sizes}")
-    y_true = _as_class_vector(y_true, "y_true")
+    y_true = as_class_vector(y_true, "y_true")
     k = next(iter(sizes.values())) if sizes else int(max(y_true.max(), y_pred.max())) + 1
     cm = confusion_matrix(y_true, y_pred, num_classes=k)
 
@@ -409,7 +318,7 @@ def singlelabel_metrics(
         "confusion_matrix": cm,
         "per_class": pd.DataFrame(
             {"precision": precision, "recall": recall, "f1": f1, "support": support},
-            index=pd.Index(_class_names(class_names, cm.shape[0]), name="class"),
+            index=pd.Index(class_names_for(class_names, cm.shape[0]), name="class"),
         ),
     }
 
@@ -439,46 +348,10 @@ def evaluate_predictions(y_true, y_prob, task, class_names=None, thresholds=DEFA
     """Evaluate predictions for `task` ("multi_label" or "single_label") and return
     JSON-ready metrics (see `to_jsonable`), e.g. for metrics.json. `thresholds` is
     used by multi-label tasks only."""
-    if task == "multi_label":
+    if task == MULTI_LABEL:
         result = multilabel_metrics(y_true, y_prob, thresholds=thresholds, class_names=class_names)
-    elif task == "single_label":
+    elif task == SINGLE_LABEL:
         result = singlelabel_metrics(y_true, y_prob, class_names=class_names)
     else:
         raise ValueError(f"`task` must be 'multi_label' or 'single_label'. Received: task={task!r}")
     return to_jsonable({"task": task, **result})
-
-
-def kernel_distance(real_features, fake_features, subset_size=1000, subsets=10, seed=0):
-    """Squared maximum mean discrepancy between two feature sets (the KID statistic).
-
-    The unbiased MMD^2 estimate with the cubic polynomial kernel ``k(x, y) = (x.y / d + 1)^3``
-    (d = feature size), averaged over random subsets, as in the Kernel Inception Distance —
-    but computed on any features: protkit uses a protkit classifier's penultimate layer, since
-    no Inception weights are downloaded. 0 means indistinguishable; larger is farther.
-
-    Args:
-        real_features, fake_features: arrays (N, d) and (M, d).
-        subset_size: items per subset (capped by the smaller set).
-        subsets: number of random subsets.
-        seed: subset sampling seed.
-
-    Returns:
-        dict with ``mean`` and ``std`` over the subsets, and ``subset_size``.
-    """
-    real = _as_finite_float(np.asarray(real_features, dtype=np.float64), "real_features")
-    fake = _as_finite_float(np.asarray(fake_features, dtype=np.float64), "fake_features")
-    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
-        raise ValueError(f"features must be (N, d) and (M, d) with the same d. Received: {real.shape} and {fake.shape}")
-    size = min(int(subset_size), len(real), len(fake))
-    if size < 2:
-        raise ValueError("kernel_distance needs at least 2 items in each set")
-    dim = real.shape[1]
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(int(subsets)):
-        x = real[rng.choice(len(real), size, replace=False)]
-        y = fake[rng.choice(len(fake), size, replace=False)]
-        k_xx, k_yy, k_xy = ((a @ b.T / dim + 1.0) ** 3 for a, b in ((x, x), (y, y), (x, y)))
-        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (size * (size - 1))
-        values.append(within - 2.0 * k_xy.mean())
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "subset_size": size}

@@ -49,8 +49,7 @@ from protkit.models import build_model
 from protkit.recipes import LR_SCHEDULES, TrainConfig, resolve_settings  # noqa: F401  (public here too)
 from protkit.results import TrainResult  # noqa: F401  (public here too)
 from protkit.runs import RunFolder, atomic_path
-from protkit.vocabulary import (MONITOR, MULTI_LABEL, SINGLE_LABEL, METRIC_DEFINITIONS, check_task, split_kind,
-                                version)
+from protkit.vocabulary import METRIC_DEFINITIONS, MONITOR, MULTI_LABEL, SINGLE_LABEL, check_task, split_kind, version
 
 _OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
 Feeds = collections.namedtuple("Feeds", "train validation validation_images normalizer")

@@ -426,3 +426,72 @@ def test_public_api():
     for layer_cls in ALL_LAYERS:
         name = keras.saving.get_registered_name(layer_cls)
         assert name == f"protkit>{layer_cls.__name__}"
+
+
+def test_old_plcnn_blocks_import_path_still_works():
+    from protkit.layers import plain, plcnn_blocks, residual
+
+    assert plcnn_blocks.ResidualBlock is residual.ResidualBlock is ResidualBlock
+    assert plcnn_blocks.PlainBlock is plain.PlainBlock is PlainBlock
+
+
+def _rewrite_keras_config(path, old, new):
+    """Rewrites `old` to `new` in the config.json of the `.keras` file at `path`."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    assert old.encode() in members["config.json"]
+    members["config.json"] = members["config.json"].replace(old.encode(), new.encode())
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize("module", ["protkit.layers.residual", "protkit.layers.plcnn_blocks"])
+def test_saved_conv_blocks_reload(tmp_path, module):
+    # Files saved before the blocks moved name the module `protkit.layers.plcnn_blocks`;
+    # Keras finds the classes by their registered names (`protkit>ResidualBlock`), so both load.
+    inputs = keras.Input(shape=(9, 9, 3))
+    residual = ResidualBlock.large(4, strides=2, weight_decay=1e-3, name="residual")(inputs)
+    plain = PlainBlock.small(4, name="plain")(inputs)
+    model = keras.Model(inputs, keras.layers.Concatenate()([residual, plain]))
+    path = tmp_path / "blocks.keras"
+    model.save(path)
+    for old_module in ("protkit.layers.residual", "protkit.layers.plain"):
+        if module != old_module:
+            _rewrite_keras_config(path, f'"module": "{old_module}"', f'"module": "{module}"')
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(reloaded.get_layer("residual"), ResidualBlock)
+    assert isinstance(reloaded.get_layer("plain"), PlainBlock)
+    assert reloaded.get_layer("residual").get_config() == model.get_layer("residual").get_config()
+    x = _random((2, 9, 9, 3))
+    np.testing.assert_allclose(reloaded(x), model(x), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "check, value, message",
+    [
+        ("positive_int_argument", 0, "Argument `x` must be a positive int. Received: x=0"),
+        ("positive_number_argument", 0, "Argument `x` must be a positive number. Received: x=0"),
+        ("non_negative_argument", -1, "Argument `x` must be a number >= 0. Received: x=-1"),
+        ("rate_argument", 1, "Argument `x` must be a number in [0, 1). Received: x=1"),
+        ("bool_argument", 1, "Argument `x` must be a bool. Received: x=1"),
+    ],
+)
+def test_layer_argument_checks(check, value, message):
+    from protkit import _validation
+
+    with pytest.raises(ValueError) as error:
+        getattr(_validation, check)(value, "x")
+    assert str(error.value) == message
+    with pytest.raises(ValueError, match=r"must be one of \('a', 'b'\)\. Received: x=c"):
+        _validation.choice_argument("c", "x", ("a", "b"))
+
+
+def test_conv_block_arguments_are_checked_and_cast():
+    from protkit._validation import conv_block_arguments
+
+    assert conv_block_arguments(np.int64(4), 3, 0) == (4, 3, 0.0)
+    with pytest.raises(ValueError, match=r"\(2 for a small block, 3 for a large one\)\. Received: num_convs=True"):
+        conv_block_arguments(4, True, 0.0)

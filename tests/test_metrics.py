@@ -384,3 +384,24 @@ def test_multilabel_validation_errors(kwargs, message):
 def test_other_validation_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_input_checks_name_the_first_bad_value_exactly():
+    from protkit import _metric_inputs
+
+    with pytest.raises(ValueError) as error:
+        _metric_inputs.as_finite_float([[1.0, 2.0], [np.inf, np.nan]], "x")
+    assert str(error.value) == (
+        "`x` must contain only finite numbers (got NaN or inf; check the model output for "
+        "divergence). Received: x[1, 0]=inf"
+    )
+    with pytest.raises(ValueError) as error:
+        _metric_inputs.as_prob_matrix([[0.5, -0.5]], (1, 2))
+    assert str(error.value).endswith("(apply a sigmoid to logits first). Received: y_prob[0, 1]=-0.5")
+    assert _metric_inputs.as_label_matrix([[1.0, 0.0]]).dtype == np.int64
+
+
+def test_kernel_distance_lives_in_feature_distance_and_is_re_exported():
+    from protkit import feature_distance
+
+    assert pm.kernel_distance is feature_distance.kernel_distance

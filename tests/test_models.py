@@ -341,3 +341,24 @@ def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# --- shared pieces -------------------------------------------------------------------------
+
+
+def test_conv_bn_relu_names_its_layers_and_keeps_the_stem_of_every_model():
+    from protkit.models._parts import STEM_NAMES, conv_bn_relu
+    from protkit.models.baselines import traditional_cnn
+
+    inputs = keras.Input((8, 8, 2))
+    outputs = conv_bn_relu(inputs, 4, 3, strides=2, regularizer=keras.regularizers.L2(1e-3), names=STEM_NAMES)
+    model = keras.Model(inputs, outputs)
+    conv = model.get_layer("stem_conv")
+    assert (conv.strides, conv.padding, conv.use_bias) == ((2, 2), "same", False)
+    assert conv.kernel_regularizer is not None and outputs.shape == (None, 4, 4, 4)
+    assert float(np.min(model(_images((8, 8, 2), n=2)))) >= 0.0  # ReLU last
+    for built in (resnet((16, 16, 1), 2, stages=(1,), width=4), fast_spec_cnn((16, 16, 1), 2, **TINY_FAST_SPEC)):
+        assert [built.get_layer(name).name for name in STEM_NAMES] == list(STEM_NAMES)
+    cnn = traditional_cnn((16, 16, 1), 2, filters=(4, 4))
+    assert [type(cnn.get_layer(f"{kind}1")).__name__ for kind in ("conv", "bn", "relu")] == [
+        "Conv2D", "BatchNormalization", "ReLU"]

@@ -382,3 +382,21 @@ def test_heatmap_overlays_and_reconstructions(cells):
     expected = float(((images[0] - images[0] * 0.5) ** 2).mean())
     assert figure.axes[0].get_title() == f"MSE {expected:.4f}"
     plt.close("all")
+
+
+def test_shared_plot_helpers():
+    from protkit.plots import _common
+
+    assert _common.as_hwc(np.zeros((3, 4))).shape == (3, 4, 1)
+    with pytest.raises(ValueError, match=r"image.shape=\(2,\)"):
+        _common.as_hwc(np.zeros(2))
+    assert _common.channel_index("Ch4", ["Ch3", "Ch4"], 2) == 1
+    assert _common.channel_index(-1, None, 3) == 2
+    with pytest.raises(ValueError, match="Received: channel=3"):
+        _common.channel_index(3, None, 3)
+    assert _common.channel_label(1, ["a"]) == "ch1"
+    assert _common.channel_colors(4, None) == plots.HPA_COLORS
+    assert _common.rgb("green") == (0.0, 1.0, 0.0)  # full strength, not CSS's half-dark green
+    assert _common.color_name((1.0, 0.0, 0.0)) == "#ff0000"
+    scaled = _common.scaled_for_display(np.array([[[-1.0, np.nan, 2.0]]]), None)
+    np.testing.assert_array_equal(scaled, [[[0.0, 0.0, 1.0]]])

@@ -67,3 +67,38 @@ def test_volume_reader(tmp_path):
 
 def test_dtype_max():
     assert dtype_max(np.uint8) == 255 and dtype_max(np.uint16) == 65535 and dtype_max(np.float32) == 1.0
+
+
+# --- protkit.data.sources: the helpers behind Dataset's constructors ---------------------
+
+
+def test_raise_unless_skipping_lists_problems_or_lets_them_pass():
+    from protkit.data.sources import DataError, raise_unless_skipping
+
+    problems = [("a.png", "unreadable"), ("b.png", "missing channel")]
+    with pytest.raises(DataError, match=r"2 problem\(s\) while reading the images") as error:
+        raise_unless_skipping(problems, False, "the images")
+    assert error.value.problems == problems
+    assert "  - b.png: missing channel" in str(error.value)
+    assert raise_unless_skipping(problems, True, "the images") is None
+    assert raise_unless_skipping([], False, "the images") is None
+
+
+def test_short_name_list():
+    from protkit.data.sources import short_name_list
+
+    assert short_name_list(["a", "b"]) == "a, b"
+    assert short_name_list(map(str, range(14))) == "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, ... (14 in all)"
+
+
+def test_array_fields_check_labels_and_fill_defaults():
+    from protkit.data.sources import array_fields
+
+    fields = array_fields(np.zeros((3, 4, 4)), labels=[0, 2, 1])
+    assert fields["arrays"].shape == (3, 4, 4, 1)
+    assert fields["class_names"] == ["0", "1", "2"] and fields["channel_names"] == ["ch0"]
+    assert fields["ids"] == ["0", "1", "2"] and fields["labels"].dtype == np.int64
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\)"):
+        array_fields(np.zeros((3, 4, 4, 1)), labels=[0, 2, 1], class_names=["a", "b"])
+    with pytest.raises(ValueError, match="2 channel names for 1 channels"):
+        array_fields(np.zeros((3, 4, 4, 1)), channel_names=["a", "b"])

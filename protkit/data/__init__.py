@@ -8,6 +8,7 @@ from protkit.data.datasets import (
     Dataset,
     channel_files_by_id,
 )
+from protkit.data.examples import notebook_dataset
 from protkit.data.inspect import format_summary, inspect_dataset
 from protkit.data.normalization import Normalizer
 from protkit.data.readers import ImageReadError, probe_image, read_channels, read_image, read_volume
@@ -36,6 +37,7 @@ __all__ = [
     "kfold_indices",
     "load_images",
     "make_pipeline",
+    "notebook_dataset",
     "probe_image",
     "read_channels",
     "read_image",

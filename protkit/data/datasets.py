@@ -29,8 +29,17 @@ import numpy as np
 import pandas as pd
 
 from protkit.data import readers
-from protkit.data.sources import DataError, _raise_or_skip, _short, channel_files_by_id, csv_fields, folder_fields
+from protkit.data.sources import (
+    DataError,
+    array_fields,
+    channel_files_by_id,
+    csv_fields,
+    folder_fields,
+    raise_unless_skipping,
+    short_name_list,
+)
 from protkit.data.splits import groups_from_regex
+from protkit.vocabulary import MULTI_LABEL, SINGLE_LABEL
 
 __all__ = ["HPA_CLASSES", "MULTI_LABEL", "SINGLE_LABEL", "DataError", "Dataset", "channel_files_by_id"]
 
@@ -43,8 +52,6 @@ HPA_CLASSES = (
     "Centrosome", "Lipid droplets", "Plasma membrane", "Cell junctions", "Mitochondria", "Aggresome",
     "Cytosol", "Cytoplasmic bodies", "Rods & rings",
 )
-SINGLE_LABEL = "single_label"
-MULTI_LABEL = "multi_label"
 
 
 @dataclass(eq=False)
@@ -233,7 +240,7 @@ class Dataset:
                 results = list(pool.map(check, range(len(self))))
             bad = [index for index, error in results if error]
             problems = [(self.items[index][0], error) for index, error in results if error]
-        _raise_or_skip(problems, skip_bad, "the images")
+        raise_unless_skipping(problems, skip_bad, "the images")
         if not bad:
             return self
         keep = np.setdiff1d(np.arange(len(self)), bad)
@@ -271,8 +278,8 @@ class Dataset:
         first = datasets[0]
         for other in datasets[1:]:
             if other.task != first.task or list(other.class_names) != list(first.class_names):
-                raise ValueError(f"cannot concatenate: classes differ ({_short(first.class_names)} vs "
-                                 f"{_short(other.class_names)}) or tasks differ ({first.task} vs {other.task})")
+                raise ValueError(f"cannot concatenate: classes differ ({short_name_list(first.class_names)} vs "
+                                 f"{short_name_list(other.class_names)}) or tasks differ ({first.task} vs {other.task})")
             if other.channel_names != first.channel_names:
                 raise ValueError(f"cannot concatenate: channels differ ({first.channel_names} vs {other.channel_names})")
             if (other.arrays is None) != (first.arrays is None):
@@ -314,46 +321,8 @@ class Dataset:
             groups: optional N group keys.
             synthetic: optional N bools marking generated images (see the class docstring).
         """
-        images = np.asarray(images)
-        if images.ndim == 3:
-            images = images[..., None]
-        if images.ndim != 4:
-            raise ValueError(f"images must have shape (N, H, W, C). Received: images.shape={images.shape}")
-        if labels is not None:
-            labels = np.asarray(labels)
-            if labels.ndim == 1:
-                labels = labels.astype(np.int64)
-                num_classes = int(labels.max()) + 1 if len(labels) else 0
-                if class_names is not None:
-                    num_classes = len(class_names)
-                if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-                    raise ValueError(f"class indices must lie in [0, {num_classes}). Received: labels range "
-                                     f"[{labels.min()}, {labels.max()}]")
-            elif labels.ndim == 2:
-                if not np.isin(labels, (0, 1)).all():
-                    raise ValueError("multi-hot labels must hold only 0 and 1")
-                labels = labels.astype(np.int8)
-                num_classes = labels.shape[1]
-            else:
-                raise ValueError(f"labels must be (N,) or (N, K). Received: labels.shape={labels.shape}")
-            class_names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
-        else:
-            class_names = list(class_names or [])
-        channels = images.shape[-1]
-        if channel_names is not None and len(channel_names) != channels:
-            raise ValueError(f"{len(channel_names)} channel names for {channels} channels. "
-                             f"Received: channel_names={list(channel_names)}")
-        return cls(
-            items=[],
-            labels=labels,
-            class_names=class_names,
-            channel_names=list(channel_names) if channel_names is not None else [f"ch{i}" for i in range(channels)],
-            ids=list(map(str, ids)) if ids is not None else [str(i) for i in range(len(images))],
-            groups=groups,
-            arrays=images,
-            source={"kind": "arrays", "shape": list(images.shape), "dtype": images.dtype.name},
-            synthetic=synthetic,
-        )
+        return cls(**array_fields(images, labels=labels, class_names=class_names, channel_names=channel_names,
+                                  ids=ids, groups=groups, synthetic=synthetic))
 
     @classmethod
     def from_folder(cls, root, channels=None, class_names=None, skip_bad=False, allow_empty=False):

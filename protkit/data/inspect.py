@@ -8,6 +8,7 @@ import re
 import numpy as np
 
 from protkit.data import readers
+from protkit.vocabulary import MULTI_LABEL
 
 _SHOWN = 10
 
@@ -43,7 +44,7 @@ def inspect_dataset(dataset, sample_items=64, seed=0):
             summary["csv_rows_per_class"] = dataset.source["rows_per_class"]
     if dataset.labels is not None:
         summary["classes"] = {name: int(count) for name, count in dataset.class_counts().items()}
-        if dataset.task == "multi_label":
+        if dataset.task == MULTI_LABEL:
             per_item = dataset.labels.sum(axis=1)
             summary["labels_per_item"] = {int(k): int(v) for k, v in zip(*np.unique(per_item, return_counts=True))}
     if dataset.groups is not None:

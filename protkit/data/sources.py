@@ -1,8 +1,9 @@
-"""Find items and labels on disk: class folders, per-channel file names, label tables.
+"""Find items and labels: class folders, per-channel file names, label tables, in-memory arrays.
 
-These functions do the reading behind `Dataset.from_folder` and `Dataset.from_csv` and return
-the `Dataset` fields; problems are collected as (where, why) and raised together as
-`DataError`, or left out and listed when the caller asked to skip them.
+These functions do the reading and checking behind `Dataset.from_folder`, `Dataset.from_csv`
+and `Dataset.from_arrays` and return the `Dataset` fields; problems on disk are collected as
+(where, why) and raised together as `DataError` (`raise_unless_skipping`), or left out and
+listed when the caller asked to skip them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ class DataError(ValueError):
         super().__init__(message)
 
 
-def _raise_or_skip(problems, skip_bad, what):
+def raise_unless_skipping(problems, skip_bad, what):
+    """Raise `DataError` listing ``problems`` (``(where, why)`` pairs) unless ``skip_bad`` is set.
+
+    ``what`` names what was being read (a folder, a CSV file, "the images"). With
+    ``skip_bad=True``, or no problems, it returns and the caller leaves those items out.
+    """
     if problems and not skip_bad:
         raise DataError(
             f"{len(problems)} problem(s) while reading {what}; fix them or pass skip_bad=True "
@@ -107,7 +113,7 @@ def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_e
     if channels is not None and not items and not problems and (loose_images or labelled):
         raise DataError(f"{root}: image files found, but none named <stem>_<channel>.<ext> for the channels "
                         f"{list(channels)}; leave out --channels for one file per item")
-    _raise_or_skip(problems, skip_bad, root)
+    raise_unless_skipping(problems, skip_bad, root)
     if not items and not allow_empty:
         raise DataError(f"{root}: no images found (looked for {', '.join(readers.IMAGE_EXTENSIONS)}"
                         f"{' in class subfolders' if labelled else ''})")
@@ -172,7 +178,7 @@ def csv_fields(csv_path, image_dir=None, id_column="Id", label_column="Target", 
         items.append(tuple(os.path.join(image_dir, name) for name in names))
         keep.append(row)
     problems.sort(key=lambda p: p[0])
-    _raise_or_skip(problems, skip_bad, csv_path)
+    raise_unless_skipping(problems, skip_bad, csv_path)
     if not items and not allow_empty:
         raise DataError(f"{csv_path}: no item has its image file(s) in {image_dir}", problems)
     keep = np.asarray(keep, dtype=np.int64)
@@ -188,6 +194,51 @@ def csv_fields(csv_path, image_dir=None, id_column="Id", label_column="Target", 
                 "id_column": id_column, "label_column": label_column, "pattern": pattern,
                 "channels": channels, "rows": len(table),
                 "rows_per_class": None if labels is None else _counts(labels, class_names)},
+    )
+
+
+def array_fields(images, labels=None, class_names=None, channel_names=None, ids=None, groups=None,
+                 synthetic=None):
+    """The `Dataset` fields for images already in memory; see `Dataset.from_arrays`."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, H, W, C). Received: images.shape={images.shape}")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.ndim == 1:
+            labels = labels.astype(np.int64)
+            num_classes = int(labels.max()) + 1 if len(labels) else 0
+            if class_names is not None:
+                num_classes = len(class_names)
+            if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+                raise ValueError(f"class indices must lie in [0, {num_classes}). Received: labels range "
+                                 f"[{labels.min()}, {labels.max()}]")
+        elif labels.ndim == 2:
+            if not np.isin(labels, (0, 1)).all():
+                raise ValueError("multi-hot labels must hold only 0 and 1")
+            labels = labels.astype(np.int8)
+            num_classes = labels.shape[1]
+        else:
+            raise ValueError(f"labels must be (N,) or (N, K). Received: labels.shape={labels.shape}")
+        class_names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+    else:
+        class_names = list(class_names or [])
+    channels = images.shape[-1]
+    if channel_names is not None and len(channel_names) != channels:
+        raise ValueError(f"{len(channel_names)} channel names for {channels} channels. "
+                         f"Received: channel_names={list(channel_names)}")
+    return dict(
+        items=[],
+        labels=labels,
+        class_names=class_names,
+        channel_names=list(channel_names) if channel_names is not None else [f"ch{i}" for i in range(channels)],
+        ids=list(map(str, ids)) if ids is not None else [str(i) for i in range(len(images))],
+        groups=groups,
+        arrays=images,
+        source={"kind": "arrays", "shape": list(images.shape), "dtype": images.dtype.name},
+        synthetic=synthetic,
     )
 
 
@@ -286,7 +337,7 @@ def _parse_label_column(table, label_column, class_names, multi_label, separator
         for tok in row_tokens:
             index = to_index(tok)
             if index is None:
-                problems.append((row, f"unknown label {tok!r}; known: {_short(class_names)}"))
+                problems.append((row, f"unknown label {tok!r}; known: {short_name_list(class_names)}"))
                 break
             if multi_label:
                 labels[row, index] = 1
@@ -300,6 +351,11 @@ def _counts(labels, class_names):
     return {name: int(count) for name, count in zip(class_names, counts)}
 
 
-def _short(names, limit=12):
+def short_name_list(names, limit=12):
+    """The first ``limit`` names joined by commas, plus ", ... (N in all)" when there are more.
+
+    >>> short_name_list(["a", "b", "c"], limit=2)
+    'a, b, ... (3 in all)'
+    """
     names = list(names)
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")

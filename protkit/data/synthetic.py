@@ -35,7 +35,7 @@ import re
 import cv2
 import numpy as np
 
-from protkit.data._cell_render import _render
+from protkit.data._cell_render import render_cells
 
 SYNTHETIC_CLASSES = (
     "Mitochondria",
@@ -188,7 +188,7 @@ def make_cells(n, image_size=128, seed=0, dtype="uint8", cells_per_image=(1, 3),
         classes = _sample_labels(rng, weights)
         labels[i, classes] = 1
         n_cells = int(rng.integers(cells_per_image[0], cells_per_image[1] + 1))
-        img = _render(rng, (image_size, image_size), classes, n_cells, image_size / 128, noise)
+        img = render_cells(rng, (image_size, image_size), classes, n_cells, image_size / 128, noise)
         images[i] = _quantize(img, dtype)
     return images, labels
 
@@ -235,7 +235,7 @@ def make_volumes(n, size=32, depth=16, seed=0, dtype="float32", cells_per_volume
         classes = _sample_labels(rng, weights)
         labels[i, classes] = 1
         n_cells = int(rng.integers(cells_per_volume[0], cells_per_volume[1] + 1))
-        img = _render(rng, (depth, size, size), classes, n_cells, size / 64, noise, 1.2)
+        img = render_cells(rng, (depth, size, size), classes, n_cells, size / 64, noise, 1.2)
         volumes[i] = _quantize(img, dtype)
     return volumes, labels
 

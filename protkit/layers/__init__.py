@@ -2,8 +2,8 @@
 
 from protkit.layers.attention import SpatialAttention
 from protkit.layers.fft import FFTSpectrum
-from protkit.layers.plcnn_blocks import PlainBlock
-from protkit.layers.plcnn_blocks import ResidualBlock
+from protkit.layers.plain import PlainBlock
+from protkit.layers.residual import ResidualBlock
 from protkit.layers.separable import SeparableConvBlock
 
 __all__ = [

@@ -3,7 +3,11 @@
 import keras
 from keras import ops
 
-from protkit._validation import is_int as _is_int, is_number as _is_number
+from protkit._validation import (
+    positive_int_argument,
+    positive_number_argument,
+    rate_argument,
+)
 
 
 @keras.saving.register_keras_serializable(package="protkit")
@@ -80,31 +84,15 @@ class SpatialAttention(keras.layers.Layer):
         embeddings_initializer="truncated_normal",
         **kwargs,
     ):
-        if not _is_int(num_heads) or num_heads <= 0:
-            raise ValueError(
-                "Argument `num_heads` must be a positive int. "
-                f"Received: num_heads={num_heads}"
-            )
-        if not _is_int(key_dim) or key_dim <= 0:
-            raise ValueError(
-                "Argument `key_dim` must be a positive int. "
-                f"Received: key_dim={key_dim}"
-            )
-        if not _is_number(dropout) or not 0 <= dropout < 1:
-            raise ValueError(
-                "Argument `dropout` must be a number in [0, 1). "
-                f"Received: dropout={dropout}"
-            )
-        if not _is_number(epsilon) or epsilon <= 0:
-            raise ValueError(
-                "Argument `epsilon` must be a positive number. "
-                f"Received: epsilon={epsilon}"
-            )
+        num_heads = positive_int_argument(num_heads, "num_heads")
+        key_dim = positive_int_argument(key_dim, "key_dim")
+        dropout = rate_argument(dropout, "dropout")
+        epsilon = positive_number_argument(epsilon, "epsilon")
         super().__init__(**kwargs)
-        self.num_heads = int(num_heads)
-        self.key_dim = int(key_dim)
-        self.dropout = float(dropout)
-        self.epsilon = float(epsilon)
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.dropout = dropout
+        self.epsilon = epsilon
         self.embeddings_initializer = keras.initializers.get(
             embeddings_initializer
         )

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from protkit._validation import bool_argument, choice_argument
+
 _MODES = ("spectral", "dual")
 
 # Squared magnitudes below this count as zero. It keeps the square root and
@@ -79,21 +81,9 @@ class FFTSpectrum(keras.layers.Layer):
     def __init__(
         self, mode="spectral", include_phase=False, normalize=False, **kwargs
     ):
-        if mode not in _MODES:
-            raise ValueError(
-                f"Argument `mode` must be one of {_MODES}. "
-                f"Received: mode={mode}"
-            )
-        if not isinstance(include_phase, bool):
-            raise ValueError(
-                "Argument `include_phase` must be a bool. "
-                f"Received: include_phase={include_phase}"
-            )
-        if not isinstance(normalize, bool):
-            raise ValueError(
-                "Argument `normalize` must be a bool. "
-                f"Received: normalize={normalize}"
-            )
+        choice_argument(mode, "mode", _MODES)
+        bool_argument(include_phase, "include_phase")
+        bool_argument(normalize, "normalize")
         super().__init__(**kwargs)
         self.mode = mode
         self.include_phase = include_phase

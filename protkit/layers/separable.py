@@ -1,14 +1,16 @@
 """Depthwise separable convolution block: conv, batch norm, ReLU, pooling."""
 
-import math
-
 import keras
 from keras import ops
 
-
-from protkit._validation import is_int as _is_int
-from protkit._validation import is_number as _is_number
-from protkit._validation import positive_int_pair as _positive_int_pair
+from protkit._validation import (
+    bool_argument,
+    non_negative_argument,
+    positive_int_argument,
+    positive_int_pair,
+    rate_argument,
+)
+from protkit.layers._conv_stack import halving_pool, l2_regularizer, pooled_output_shape
 
 
 @keras.saving.register_keras_serializable(package="protkit")
@@ -73,39 +75,20 @@ class SeparableConvBlock(keras.layers.Layer):
         dropout=0.0,
         **kwargs,
     ):
-        if not _is_int(filters) or filters <= 0:
-            raise ValueError(
-                "Argument `filters` must be a positive int. "
-                f"Received: filters={filters}"
-            )
-        kernel_size = _positive_int_pair(kernel_size, "kernel_size")
-        if not isinstance(pool, bool):
-            raise ValueError(
-                f"Argument `pool` must be a bool. Received: pool={pool}"
-            )
-        if not _is_number(weight_decay) or weight_decay < 0:
-            raise ValueError(
-                "Argument `weight_decay` must be a number >= 0. "
-                f"Received: weight_decay={weight_decay}"
-            )
-        if not _is_number(dropout) or not 0 <= dropout < 1:
-            raise ValueError(
-                "Argument `dropout` must be a number in [0, 1). "
-                f"Received: dropout={dropout}"
-            )
+        filters = positive_int_argument(filters, "filters")
+        kernel_size = positive_int_pair(kernel_size, "kernel_size")
+        pool = bool_argument(pool, "pool")
+        weight_decay = non_negative_argument(weight_decay, "weight_decay")
+        dropout = rate_argument(dropout, "dropout")
         super().__init__(**kwargs)
-        self.filters = int(filters)
+        self.filters = filters
         self.kernel_size = kernel_size
         self.pool = pool
-        self.weight_decay = float(weight_decay)
-        self.dropout = float(dropout)
+        self.weight_decay = weight_decay
+        self.dropout = dropout
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
-        regularizer = (
-            keras.regularizers.L2(self.weight_decay)
-            if self.weight_decay > 0
-            else None
-        )
+        regularizer = l2_regularizer(self.weight_decay)
         self.separable_conv = keras.layers.SeparableConv2D(
             filters,
             kernel_size,
@@ -119,13 +102,7 @@ class SeparableConvBlock(keras.layers.Layer):
         self.batch_norm = keras.layers.BatchNormalization(
             dtype=self.dtype_policy, name="batch_norm"
         )
-        self.pooling = (
-            keras.layers.MaxPooling2D(
-                2, padding="same", dtype=self.dtype_policy, name="pooling"
-            )
-            if pool
-            else None
-        )
+        self.pooling = halving_pool(self, pool)
         self.dropout_layer = (
             keras.layers.Dropout(
                 self.dropout, dtype=self.dtype_policy, name="dropout"
@@ -150,11 +127,7 @@ class SeparableConvBlock(keras.layers.Layer):
         return x
 
     def compute_output_shape(self, input_shape):
-        batch, height, width = input_shape[:3]
-        if self.pool:
-            height = None if height is None else math.ceil(height / 2)
-            width = None if width is None else math.ceil(width / 2)
-        return (batch, height, width, self.filters)
+        return pooled_output_shape(input_shape, self.filters, self.pool)
 
     def get_config(self):
         config = super().get_config()

@@ -147,7 +147,7 @@ def encoder_of(model):
 
 def mlp_classifier(input_dim, num_classes, hidden=(250, 50), dropout=0.3, task="single_label", name="latent_mlp"):
     """The small MLP of DCAE + MLP: latent features -> hidden layers -> class probabilities."""
-    from protkit.models.baselines import output_activation
+    from protkit.vocabulary import output_activation
 
     features = keras.Input((check_positive_int(input_dim, "input_dim"),), name="features")
     x = features

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import keras
 
-SINGLE_LABEL = "single_label"
-MULTI_LABEL = "multi_label"
-TASKS = (SINGLE_LABEL, MULTI_LABEL)
-
-
-def output_activation(task):
-    """softmax for single-label (one class per image), sigmoid for multi-label (independent labels)."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}. Received: task={task!r}")
-    return "softmax" if task == SINGLE_LABEL else "sigmoid"
+from protkit.models._parts import conv_bn_relu
+from protkit.vocabulary import SINGLE_LABEL, output_activation
 
 
 def traditional_cnn(
@@ -53,10 +45,7 @@ def traditional_cnn(
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
     for stage, width in enumerate(filters):
-        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_regularizer=regularizer,
-                                name=f"conv{stage}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn{stage}")(x)
-        x = keras.layers.ReLU(name=f"relu{stage}")(x)
+        x = conv_bn_relu(x, width, 3, regularizer=regularizer, names=(f"conv{stage}", f"bn{stage}", f"relu{stage}"))
         x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{stage}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     if hidden_units:

@@ -9,8 +9,8 @@ from protkit.layers import SeparableConvBlock
 from protkit.layers import SpatialAttention
 from protkit import _validation
 from protkit.models import presets as _presets
-from protkit.models.baselines import MULTI_LABEL
-from protkit.models.baselines import output_activation
+from protkit.models._parts import STEM_NAMES, conv_bn_relu
+from protkit.vocabulary import MULTI_LABEL, output_activation
 
 SPECTRAL_MODES = ("dual", "spectral", "spatial")
 ATTENTION_LAYER = "attention"
@@ -126,17 +126,9 @@ def fast_spec_cnn(
             normalize=settings["fft_normalize"],
             name="fft",
         )(x)
-    x = keras.layers.Conv2D(
-        settings["stem_filters"],
-        settings["kernel_size"],
-        strides=settings["stem_strides"],
-        padding="same",
-        use_bias=False,
-        kernel_regularizer=regularizer,
-        name="stem_conv",
-    )(x)
-    x = keras.layers.BatchNormalization(name="stem_bn")(x)
-    x = keras.layers.ReLU(name="stem_relu")(x)
+    x = conv_bn_relu(
+        x, settings["stem_filters"], settings["kernel_size"], settings["stem_strides"], regularizer, STEM_NAMES
+    )
     for index, width in enumerate(settings["filters"]):
         x = SeparableConvBlock(
             width,

@@ -7,8 +7,7 @@ import keras
 from protkit.layers import PlainBlock
 from protkit.layers import ResidualBlock
 from protkit import _validation
-from protkit.models.baselines import SINGLE_LABEL
-from protkit.models.baselines import output_activation
+from protkit.vocabulary import SINGLE_LABEL, output_activation
 
 
 def plcnn(

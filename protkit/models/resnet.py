@@ -6,8 +6,8 @@ import keras
 
 from protkit.layers import ResidualBlock
 from protkit import _validation
-from protkit.models.baselines import SINGLE_LABEL
-from protkit.models.baselines import output_activation
+from protkit.models._parts import STEM_NAMES, conv_bn_relu
+from protkit.vocabulary import SINGLE_LABEL, output_activation
 
 # Residual blocks (two 3x3 convolutions each) per stage, as in He et al. (2016), Table 1.
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -82,17 +82,9 @@ def resnet(
     regularizer = keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
 
     inputs = keras.Input(shape=input_shape, name="images")
-    x = keras.layers.Conv2D(
-        width,
-        7 if downsample_stem else 3,
-        strides=2 if downsample_stem else 1,
-        padding="same",
-        use_bias=False,
-        kernel_regularizer=regularizer,
-        name="stem_conv",
-    )(inputs)
-    x = keras.layers.BatchNormalization(name="stem_bn")(x)
-    x = keras.layers.ReLU(name="stem_relu")(x)
+    x = conv_bn_relu(
+        inputs, width, 7 if downsample_stem else 3, 2 if downsample_stem else 1, regularizer, STEM_NAMES
+    )
     if downsample_stem:
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
     for stage, blocks in enumerate(stages):

@@ -53,7 +53,8 @@ def save(fig, path, overwrite=False, close=False):
 
 
 # ---------------------------------------------------------------------- helpers
-def _as_hwc(image):
+def as_hwc(image):
+    """`image` as an (H, W, C) array: a 2-D image gets one channel; other shapes raise."""
     image = np.asarray(image)
     if image.ndim == 2:
         return image[..., None]
@@ -62,13 +63,14 @@ def _as_hwc(image):
     return image
 
 
-def _scaled(image, normalizer):
+def scaled_for_display(image, normalizer):
     """Normalized (H, W, C) float32 in [0, 1]; ``normalizer=None`` takes the values as they are."""
     scaled = image.astype(np.float32) if normalizer is None else get_normalizer(normalizer)(image)
     return np.clip(np.nan_to_num(scaled), 0.0, 1.0)
 
 
-def _channel_colors(channels, colors):
+def channel_colors(channels, colors):
+    """One colour per channel: `colors` checked, or the default (gray, HPA order, `PALETTE`)."""
     if colors is None:
         if channels == 1:
             return ("gray",)
@@ -83,17 +85,20 @@ def _channel_colors(channels, colors):
     return colors
 
 
-def _rgb(color):
+def rgb(color):
+    """An (r, g, b) tuple in [0, 1]; names in `TINTS` give full-strength tints."""
     if isinstance(color, str) and color.lower() in TINTS:
         return TINTS[color.lower()]
     return mcolors.to_rgb(color)
 
 
-def _color_name(color):
+def color_name(color):
+    """A colour for a legend: its name if it has one, else its hex code."""
     return color if isinstance(color, str) else mcolors.to_hex(color)
 
 
-def _channel_index(channel, names, channels):
+def channel_index(channel, names, channels):
+    """The index of `channel`, a name in `names` or a (possibly negative) int; raises if unknown."""
     if isinstance(channel, str):
         if not names or channel not in names:
             raise ValueError(f"unknown channel; known: {names}. Received: channel={channel!r}")
@@ -103,11 +108,12 @@ def _channel_index(channel, names, channels):
     return int(channel) % channels
 
 
-def _channel_label(index, names):
+def channel_label(index, names):
+    """The name of channel `index`, or ``ch{index}`` when the channels have no names."""
     return str(names[index]) if names and index < len(names) else f"ch{index}"
 
 
-def _display_range(image, index, norm):
+def display_range(image, index, norm):
     """The raw values that the normalizer maps to 0 and 1, for one channel."""
     raw = image[..., index].astype(np.float64)
     if norm.mode == "fixed":
@@ -120,19 +126,22 @@ def _display_range(image, index, norm):
     return float(low), float(high if high > low else low + 1)
 
 
-def _fitted(norm, dataset, seed):
+def fitted_normalizer(norm, dataset, seed):
+    """`norm`, fitted on up to 200 items of `dataset` first if it is an unfitted "dataset" one."""
     if norm.mode == "dataset" and not norm.fitted:
         norm.fit(dataset, max_items=200, seed=seed)
     return norm
 
 
-def _figure_and_axes(ax, figsize):
+def figure_and_axes(ax, figsize):
+    """`(figure, ax)` for a given `ax`, else a new constrained-layout figure of `figsize`."""
     if ax is not None:
         return ax.figure, ax
     return plt.subplots(figsize=figsize, layout="constrained")
 
 
-def _bare(ax, frame=True):
+def bare_axes(ax, frame=True):
+    """Removes the ticks of an image panel (and its frame with ``frame=False``)."""
     ax.set_xticks([])
     ax.set_yticks([])
     if not frame:

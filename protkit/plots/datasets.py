@@ -9,17 +9,18 @@ import seaborn as sns
 
 from protkit.data.normalization import get_normalizer
 from protkit.plots._common import (
-    _as_hwc,
-    _bare,
-    _channel_colors,
-    _channel_index,
-    _channel_label,
-    _color_name,
-    _figure_and_axes,
-    _fitted,
-    _scaled,
+    as_hwc,
+    bare_axes,
+    channel_colors,
+    channel_index,
+    channel_label,
+    color_name,
+    figure_and_axes,
+    fitted_normalizer,
+    scaled_for_display,
 )
 from protkit.plots.images import channel_composite
+from protkit.vocabulary import MULTI_LABEL
 
 
 def class_balance(dataset_or_counts, ax=None, title=None, multi_label=None):
@@ -42,13 +43,13 @@ def class_balance(dataset_or_counts, ax=None, title=None, multi_label=None):
             raise ValueError("class_balance needs labels; this dataset is unlabelled")
         counts, n_items = dataset_or_counts.class_counts(), len(dataset_or_counts)
         if multi_label is None:
-            multi_label = dataset_or_counts.task == "multi_label"
+            multi_label = dataset_or_counts.task == MULTI_LABEL
     else:
         counts, n_items = pd.Series(dataset_or_counts, dtype="float64"), None
     if counts.empty:
         raise ValueError("class_balance needs at least one class. Received: no counts")
     counts = counts.astype("int64").sort_values(kind="stable")
-    fig, ax = _figure_and_axes(ax, (6.8, 1.2 + 0.3 * len(counts)))
+    fig, ax = figure_and_axes(ax, (6.8, 1.2 + 0.3 * len(counts)))
     positions = np.arange(len(counts))
     ax.barh(positions, counts.to_numpy(), color=sns.color_palette("deep")[0], height=0.7)
     ax.set_yticks(positions, [str(name) for name in counts.index])
@@ -90,9 +91,9 @@ def sample_grid(dataset, per_class=4, seed=0, channel=None, composite=True, norm
     if int(per_class) < 1:
         raise ValueError(f"per_class must be at least 1. Received: per_class={per_class}")
     per_class = int(per_class)
-    norm = _fitted(get_normalizer(normalizer), dataset, seed)
+    norm = fitted_normalizer(get_normalizer(normalizer), dataset, seed)
     names = dataset.channel_names
-    index = None if channel is None else _channel_index(channel, names, dataset.num_channels)
+    index = None if channel is None else channel_index(channel, names, dataset.num_channels)
     rows = _class_rows(dataset, classes)
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(len(rows), per_class, squeeze=False, layout="constrained",
@@ -100,28 +101,28 @@ def sample_grid(dataset, per_class=4, seed=0, channel=None, composite=True, norm
     for (name, members), row in zip(rows, axes):
         chosen = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False))
         for position, ax in enumerate(row):
-            _bare(ax, frame=position < len(chosen))
+            bare_axes(ax, frame=position < len(chosen))
             if position < len(chosen):
-                image = _as_hwc(dataset.read(int(chosen[position])))
+                image = as_hwc(dataset.read(int(chosen[position])))
                 if index is None and composite:
                     ax.imshow(channel_composite(image, colors, norm), interpolation="nearest")
                 else:
-                    ax.imshow(_scaled(image, norm)[..., index or 0], cmap="gray", vmin=0, vmax=1,
+                    ax.imshow(scaled_for_display(image, norm)[..., index or 0], cmap="gray", vmin=0, vmax=1,
                               interpolation="nearest")
                 ax.set_title(str(dataset.ids[int(chosen[position])]), fontsize=6, pad=2)
             elif position == 0:
                 ax.text(0.5, 0.5, "no images", ha="center", va="center", fontsize=8, transform=ax.transAxes)
         row[0].set_ylabel(f"{name}\n(n={len(members)})", rotation=0, ha="right", va="center", fontsize=9)
     if index is not None or not composite:
-        shown = f"channel {_channel_label(index or 0, names)} (gray)"
+        shown = f"channel {channel_label(index or 0, names)} (gray)"
     else:
         channels = dataset.num_channels
-        tints = [_color_name(c) for c in _channel_colors(channels, colors)]
-        labels = [_channel_label(i, names) for i in range(channels)]
+        tints = [color_name(c) for c in channel_colors(channels, colors)]
+        labels = [channel_label(i, names) for i in range(channels)]
         legend = "each channel in its own colour" if labels == tints else ", ".join(
             f"{label}={tint}" for label, tint in zip(labels, tints))
         shown = f"composite ({legend})" if channels > 1 else "gray"
-    carrying = "\nrows: images carrying the label (they may carry others)" if dataset.task == "multi_label" else ""
+    carrying = "\nrows: images carrying the label (they may carry others)" if dataset.task == MULTI_LABEL else ""
     fig.suptitle(f"Random examples per class, {norm.mode} normalization; tiles: {shown}{carrying}", fontsize=9)
     return fig
 
@@ -145,22 +146,22 @@ def normalization_comparison(dataset, channel=0, indices=None, modes=("percentil
     Returns:
         The Figure: one axes per item and mode, plus a shared colourbar.
     """
-    index = _channel_index(channel, dataset.channel_names, dataset.num_channels)
+    index = channel_index(channel, dataset.channel_names, dataset.num_channels)
     rng = np.random.default_rng(seed)
     if indices is None:
         sample = rng.choice(len(dataset), size=min(64, len(dataset)), replace=False)
-        means = [float(np.nanmean(_as_hwc(dataset.read(int(i)))[..., index])) for i in sample]
+        means = [float(np.nanmean(as_hwc(dataset.read(int(i)))[..., index])) for i in sample]
         indices = [int(sample[np.argmin(means)]), int(sample[np.argmax(means)])]
-    normalizers = [_fitted(get_normalizer(mode), dataset, seed) for mode in modes]
+    normalizers = [fitted_normalizer(get_normalizer(mode), dataset, seed) for mode in modes]
     fig, axes = plt.subplots(len(indices), len(normalizers), squeeze=False, layout="constrained",
                              figsize=(2.3 * len(normalizers) + 2.2, 2.3 * len(indices) + 0.6))
     for item, row in zip(indices, axes):
-        image = _as_hwc(dataset.read(int(item)))
+        image = as_hwc(dataset.read(int(item)))
         for norm, ax in zip(normalizers, row):
             scaled = np.clip(norm(image)[..., index], 0, 1)
             shown = ax.imshow(scaled, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_xlabel(f"mean {scaled.mean():.3f}", fontsize=8)
-            _bare(ax)
+            bare_axes(ax)
         label, classes = str(dataset.ids[int(item)]), _label_text(dataset, int(item))
         label += f"\n{classes}" if classes and classes not in label else ""
         label += f"\nraw mean {np.nanmean(image[..., index]):.4g}"
@@ -168,7 +169,7 @@ def normalization_comparison(dataset, channel=0, indices=None, modes=("percentil
     for norm, ax in zip(normalizers, axes[0]):
         ax.set_title(norm.mode, fontsize=10)
     fig.colorbar(shown, ax=axes, shrink=0.8, label="normalized intensity (clipped to 0..1)")
-    fig.suptitle(f"Channel {_channel_label(index, dataset.channel_names)} under {len(normalizers)} normalizations",
+    fig.suptitle(f"Channel {channel_label(index, dataset.channel_names)} under {len(normalizers)} normalizations",
                  fontsize=10)
     return fig
 

@@ -7,15 +7,15 @@ import numpy as np
 
 from protkit.data.normalization import get_normalizer
 from protkit.plots._common import (
-    _as_hwc,
-    _bare,
-    _channel_colors,
-    _channel_index,
-    _channel_label,
-    _color_name,
-    _display_range,
-    _rgb,
-    _scaled,
+    as_hwc,
+    bare_axes,
+    channel_colors,
+    channel_index,
+    channel_label,
+    color_name,
+    display_range,
+    rgb,
+    scaled_for_display,
 )
 
 
@@ -37,9 +37,9 @@ def channel_composite(image, colors=None, normalizer="percentile"):
     Returns:
         float32 array (H, W, 3) in [0, 1].
     """
-    image = _as_hwc(image)
-    tints = np.array([_rgb(c) for c in _channel_colors(image.shape[-1], colors)], np.float32)
-    scaled = _scaled(image, normalizer)
+    image = as_hwc(image)
+    tints = np.array([rgb(c) for c in channel_colors(image.shape[-1], colors)], np.float32)
+    scaled = scaled_for_display(image, normalizer)
     return np.clip(np.tensordot(scaled, tints, axes=([-1], [0])), 0.0, 1.0).astype(np.float32)
 
 
@@ -56,11 +56,11 @@ def raw_vs_inverted(image, channel=0, normalizer="percentile", channel_names=Non
     Returns:
         The Figure: two image axes, each with its colourbar (4 axes).
     """
-    image = _as_hwc(image)
-    index = _channel_index(channel, channel_names, image.shape[-1])
+    image = as_hwc(image)
+    index = channel_index(channel, channel_names, image.shape[-1])
     norm = get_normalizer(normalizer)
-    scaled = _scaled(image, norm)[..., index]
-    low, high = _display_range(image, index, norm)
+    scaled = scaled_for_display(image, norm)[..., index]
+    low, high = display_range(image, index, norm)
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.8), layout="constrained")
     shown = left.imshow(image[..., index], cmap="gray", vmin=low, vmax=high, interpolation="nearest")
     fig.colorbar(shown, ax=left, shrink=0.9, label=f"raw intensity ({image.dtype.name})")
@@ -69,8 +69,8 @@ def raw_vs_inverted(image, channel=0, normalizer="percentile", channel_names=Non
     fig.colorbar(shown, ax=right, shrink=0.9, label=f"{norm.mode}-normalized (dark = bright)")
     right.set_title("inverted: dark on light", fontsize=10)
     for ax in (left, right):
-        _bare(ax)
-    fig.suptitle(f"Channel {_channel_label(index, channel_names)}")
+        bare_axes(ax)
+    fig.suptitle(f"Channel {channel_label(index, channel_names)}")
     return fig
 
 
@@ -90,20 +90,20 @@ def channel_panels(image, channel_names=None, normalizer="percentile", colors=No
     Returns:
         The Figure, with C + 1 axes.
     """
-    image = _as_hwc(image)
+    image = as_hwc(image)
     norm = get_normalizer(normalizer)
     channels = image.shape[-1]
-    tints = _channel_colors(channels, colors)
-    scaled = _scaled(image, norm)
+    tints = channel_colors(channels, colors)
+    scaled = scaled_for_display(image, norm)
     fig, axes = plt.subplots(1, channels + 1, figsize=(2.3 * (channels + 1), 2.9), layout="constrained")
     for index, ax in enumerate(axes[:-1]):
         ax.imshow(scaled[..., index], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"{_channel_label(index, channel_names)}\n({_color_name(tints[index])} in composite)", fontsize=9)
+        ax.set_title(f"{channel_label(index, channel_names)}\n({color_name(tints[index])} in composite)", fontsize=9)
         raw = image[..., index]
         ax.set_xlabel(f"raw {np.nanmin(raw):.4g} .. {np.nanmax(raw):.4g}", fontsize=8)
-        _bare(ax)
+        bare_axes(ax)
     axes[-1].imshow(channel_composite(image, tints, norm), interpolation="nearest")
     axes[-1].set_title("composite", fontsize=9)
-    _bare(axes[-1])
+    bare_axes(axes[-1])
     fig.suptitle(title or f"{channels} channel(s), {image.dtype.name}, {norm.mode} normalization", fontsize=11)
     return fig

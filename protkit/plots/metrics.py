@@ -8,7 +8,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import PercentFormatter
 
-from protkit.plots._common import _figure_and_axes
+from protkit.plots._common import figure_and_axes
 
 
 def confusion_matrix(cm, class_names, normalize=True, ax=None):
@@ -38,7 +38,7 @@ def confusion_matrix(cm, class_names, normalize=True, ax=None):
     else:
         values, annot = cm, np.vectorize(lambda n: f"{n:.0f}")(cm)
     size = max(4.5, 0.55 * k + 2.5)
-    fig, ax = _figure_and_axes(ax, (size + 1.0, size))
+    fig, ax = figure_and_axes(ax, (size + 1.0, size))
     sns.heatmap(values, annot=annot if k <= 20 else False, fmt="", cmap="Blues", vmin=0,
                 vmax=1 if normalize else None, square=True, linewidths=0.5, linecolor="white",
                 xticklabels=names, yticklabels=names, ax=ax, annot_kws={"fontsize": 8 if k <= 10 else 6},
@@ -86,7 +86,7 @@ def per_class_bars(per_class_df, metric="f1", ax=None, title=None):
     if "support" in table.columns:
         names = [f"{name} (n={int(n)})" for name, n in zip(names, table.loc[order, "support"])]
     k, m = len(values), len(metrics)
-    fig, ax = _figure_and_axes(ax, (7.0, 1.0 + 0.32 * k * max(1.0, 0.6 * m)))
+    fig, ax = figure_and_axes(ax, (7.0, 1.0 + 0.32 * k * max(1.0, 0.6 * m)))
     height = 0.8 / m
     colors = sns.color_palette("deep", m)
     positions = np.arange(k)
@@ -137,7 +137,7 @@ def accuracy_trap(table, ax=None, reference=None, title=None):
                          f"Received: {type(table).__name__}")
     values = table.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     rows, columns = [str(r) for r in table.index], list(table.columns)
-    fig, ax = _figure_and_axes(ax, (1.9 * len(columns) + 2.6, 4.2))
+    fig, ax = figure_and_axes(ax, (1.9 * len(columns) + 2.6, 4.2))
     width = 0.8 / len(rows)
     grays = sns.color_palette("Greys", len(rows) + 1)[1:][::-1]
     palette = [sns.color_palette("deep")[0] if row == "model" else grays[i] for i, row in enumerate(rows)]

@@ -18,12 +18,12 @@ from matplotlib import patheffects
 
 from protkit.data.normalization import get_normalizer
 from protkit.plots._common import (
-    _as_hwc,
-    _bare,
-    _channel_index,
-    _channel_label,
-    _figure_and_axes,
-    _scaled,
+    as_hwc,
+    bare_axes,
+    channel_index,
+    channel_label,
+    figure_and_axes,
+    scaled_for_display,
 )
 from protkit.plots.images import channel_composite
 
@@ -58,7 +58,7 @@ def augmentation_grid(image, augment, n=6, seed=0, normalizer="percentile", colo
     n = int(n)
     if n < 1:
         raise ValueError(f"n must be at least 1. Received: n={n}")
-    image = _as_hwc(image)
+    image = as_hwc(image)
     scaled = np.nan_to_num(image.astype(np.float32) if normalizer is None else get_normalizer(normalizer)(image))
     batch = np.repeat(scaled[None].astype(np.float32), n, axis=0)
     copies = _as_numpy(_reseeded(augment, seed)(batch, **_training_kwarg(augment)))
@@ -70,7 +70,7 @@ def augmentation_grid(image, augment, n=6, seed=0, normalizer="percentile", colo
                              layout="constrained")
     tiles = [("original", scaled)] + [(f"augmented {i + 1}", copy) for i, copy in enumerate(copies)]
     for position, ax in enumerate(axes.flat):
-        _bare(ax, frame=position < len(tiles))
+        bare_axes(ax, frame=position < len(tiles))
         if position < len(tiles):
             name, tile = tiles[position]
             ax.imshow(channel_composite(tile, colors, normalizer=None), interpolation="nearest")
@@ -136,7 +136,7 @@ def log_spectra(images, normalizer=None):
 
     images = np.asarray(images)
     if images.ndim in (2, 3):
-        images = _as_hwc(images)[None]
+        images = as_hwc(images)[None]
     if images.ndim != 4 or 0 in images.shape:
         raise ValueError(f"expected images (H, W), (H, W, C) or (N, H, W, C). Received: images.shape={images.shape}")
     if normalizer is not None:
@@ -168,27 +168,27 @@ def spectrum(image, channel=None, normalizer="percentile", channel_names=None, c
     Returns:
         The Figure: the image axes, one axes per spectrum, and a colourbar.
     """
-    image = _as_hwc(image)
+    image = as_hwc(image)
     norm = None if normalizer is None else get_normalizer(normalizer)
     normalized = image.astype(np.float32) if norm is None else norm(image)
     spectra = log_spectra(normalized)[0]
     if channel is None:
         indices = list(range(image.shape[-1]))
         shown, cmap = channel_composite(image, colors, norm), None
-        label = "composite" if image.shape[-1] > 1 else _channel_label(0, channel_names)
+        label = "composite" if image.shape[-1] > 1 else channel_label(0, channel_names)
     else:
-        indices = [_channel_index(channel, channel_names, image.shape[-1])]
-        shown, cmap = _scaled(image, norm)[..., indices[0]], "gray"
-        label = _channel_label(indices[0], channel_names)
+        indices = [channel_index(channel, channel_names, image.shape[-1])]
+        shown, cmap = scaled_for_display(image, norm)[..., indices[0]], "gray"
+        label = channel_label(indices[0], channel_names)
     low, high = np.percentile(spectra[..., indices], (1, 99.9))
     fig, axes = plt.subplots(1, len(indices) + 1, figsize=(2.4 * (len(indices) + 1) + 0.8, 3.0),
                              layout="constrained")
     axes[0].imshow(shown, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     axes[0].set_title(f"image: {label}", fontsize=9)
-    _bare(axes[0])
+    bare_axes(axes[0])
     for index, ax in zip(indices, axes[1:]):
         drawn = _draw_spectrum(ax, spectra[..., index], low, high)
-        ax.set_title(f"spectrum of {_channel_label(index, channel_names)}", fontsize=9)
+        ax.set_title(f"spectrum of {channel_label(index, channel_names)}", fontsize=9)
     axes[1].set_xlabel("cycles / pixel", fontsize=8)
     fig.colorbar(drawn, ax=axes[1:], shrink=0.85, label="log(1 + |FFT|)")
     mode = "as given" if norm is None else f"{norm.mode}-normalized"
@@ -226,7 +226,7 @@ def mean_spectra(groups, channel=0, normalizer=None, channel_names=None, title=N
         raise ValueError(f"every group must hold images (N, H, W, C) of one size, at least one non-empty. "
                          f"Received: shapes {found}")
     channels = next(array.shape[-1] for array in arrays.values() if len(array))
-    index = _channel_index(channel, channel_names, channels)
+    index = channel_index(channel, channel_names, channels)
     means = {name: log_spectra(array, normalizer)[..., index].mean(axis=0) if len(array) else None
              for name, array in arrays.items()}
     drawn = [mean for mean in means.values() if mean is not None]
@@ -236,7 +236,7 @@ def mean_spectra(groups, channel=0, normalizer=None, channel_names=None, title=N
     for (name, mean), ax in zip(means.items(), axes[:-1]):
         ax.set_title(f"{name}\n(n={len(arrays[name])})", fontsize=9)
         if mean is None:
-            _bare(ax)
+            bare_axes(ax)
             ax.text(0.5, 0.5, "no images", ha="center", va="center", fontsize=8, transform=ax.transAxes)
             continue
         image = _draw_spectrum(ax, mean, low, high)
@@ -252,7 +252,7 @@ def mean_spectra(groups, channel=0, normalizer=None, channel_names=None, title=N
     profile.set_title("radial profile", fontsize=9)
     profile.grid(alpha=0.3)
     profile.legend(fontsize=7)
-    fig.suptitle(title or f"Mean Fourier spectrum of channel {_channel_label(index, channel_names)} per group",
+    fig.suptitle(title or f"Mean Fourier spectrum of channel {channel_label(index, channel_names)} per group",
                  fontsize=10)
     return fig
 
@@ -339,13 +339,13 @@ def attention_map(image, scores, grid_shape, ax=None, head=None, normalizer="per
     Returns:
         The Figure.
     """
-    image = _as_hwc(image)
+    image = as_hwc(image)
     received = attention_received(scores, grid_shape, head)
     upsampled = cv2.resize(received.astype(np.float32), (image.shape[1], image.shape[0]),
                            interpolation=cv2.INTER_LINEAR)
     peak = float(upsampled.max())
     drawn = sorted(float(level) for level in levels if level < peak)
-    fig, ax = _figure_and_axes(ax, (3.8, 4.0))
+    fig, ax = figure_and_axes(ax, (3.8, 4.0))
     ax.imshow(channel_composite(image, colors, normalizer), interpolation="nearest")
     if drawn:
         widths = np.linspace(0.8, 2.2, len(drawn))
@@ -356,7 +356,7 @@ def attention_map(image, scores, grid_shape, ax=None, head=None, normalizer="per
     else:
         ax.set_xlabel(f"attention nowhere reaches {min(levels):g}x uniform\n(peak {received.max():.1f}x)",
                       fontsize=8)
-    _bare(ax)
+    bare_axes(ax)
     heads = "mean of the heads" if head is None else f"head {head}"
     ax.set_title(title if title is not None else f"attention received ({heads})", fontsize=9)
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from protkit.plots._common import _bare
+from protkit.plots._common import bare_axes
 from protkit.plots.images import channel_composite
 
 
@@ -70,7 +70,7 @@ def heatmap_overlays(images, heatmaps, masks=None, titles=None, colors=None, nor
         if masks is not None:
             axes[i, 2].imshow(np.asarray(masks[i]).squeeze(), cmap="gray", vmin=0, vmax=1)
         for ax in axes[i]:
-            _bare(ax)
+            bare_axes(ax)
         axes[i, 0].set_ylabel(titles[i] if titles is not None else "", fontsize=8)
     for ax, text in zip(axes[0], ("image", "Grad-CAM", "mask")):
         ax.set_title(text, fontsize=9)
@@ -98,7 +98,7 @@ def reconstructions(originals, reconstructed, n=6, colors=None, normalizer=None)
         error = float(((originals[i] - reconstructed[i]) ** 2).mean())
         for row, image in enumerate((originals[i], np.clip(reconstructed[i], 0, 1))):
             axes[row, i].imshow(channel_composite(image, colors=colors, normalizer=normalizer))
-            _bare(axes[row, i])
+            bare_axes(axes[row, i])
         axes[0, i].set_title(f"MSE {error:.4f}", fontsize=8)
     axes[0, 0].set_ylabel("original", fontsize=9)
     axes[1, 0].set_ylabel("reconstruction", fontsize=9)
