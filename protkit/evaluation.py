@@ -27,7 +27,7 @@ from protkit import metrics as metrics_lib
 from protkit.data import kfold_indices
 from protkit.recipes import resolve_settings
 from protkit.results import CVResult  # noqa: F401  (public here too)
-from protkit.runs import RunFolder, atomic_path, write_text
+from protkit.runs import RunFolder, atomic_path, check_output_file, write_text
 from protkit.vocabulary import FOLD_METRICS, PER_CLASS_METRIC, split_kind
 
 
@@ -337,9 +337,8 @@ def export_table(frame, stem, digits=4, caption=None, overwrite=False):
     """
     stem = pathlib.Path(stem)
     paths = {kind: stem.with_name(stem.name + f".{kind}") for kind in ("csv", "md", "tex")}
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{', '.join(existing)} exist; pass overwrite=True to replace them")
+    for path in paths.values():
+        check_output_file(path, overwrite)
     stem.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(paths["csv"]) as temporary:
         frame.to_csv(temporary)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from protkit._io import atomic_path, prepare_output_dir, write_json, write_text
+from protkit.runs import atomic_path, write_json, write_text
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -28,16 +28,6 @@ def test_write_text_and_json_leave_no_temporaries(tmp_path):
     with pytest.raises(ValueError):
         write_json(tmp_path / "metrics.json", {"a": float("nan")})  # invalid JSON is refused
     assert (tmp_path / "metrics.json").read_text().strip().startswith("{")
-
-
-def test_prepare_output_dir_refuses_a_non_empty_folder(tmp_path):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "mine.txt").write_text("user data")
-    with pytest.raises(FileExistsError, match="pass --overwrite"):
-        prepare_output_dir(tmp_path / "run")
-    assert (tmp_path / "run" / "mine.txt").exists()
-    prepare_output_dir(tmp_path / "run", overwrite=True)
-    assert list((tmp_path / "run").iterdir()) == []
 
 
 def test_epoch_backup_holds_complete_files_and_resumes(tmp_path):
