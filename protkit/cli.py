@@ -163,8 +163,11 @@ def _cmd_train(args):
         normalization=args.normalization, augment=not args.no_augment, class_weight=args.class_weight,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, early_stopping=args.early_stopping,
         lr_schedule=args.lr_schedule, seed=args.seed, deterministic=args.deterministic, overwrite=args.overwrite,
-        strategy=strategy, verbose=2 if args.quiet else "auto")
+        strategy=strategy, verbose=_keras_verbosity(args))
     print(_format_metrics(result.metrics))
+    if "test" not in result.metrics:
+        print("(validation figures: the validation part also chose the best epoch and thresholds; hold out "
+              "--test-fraction, or run `protkit evaluate` on other data, for an unbiased figure)")
     if is_chief(strategy):
         print(f"run written to {args.out}")
     else:
@@ -182,7 +185,7 @@ def _cmd_evaluate(args):
     _apply_run_defaults(args, run.config)
     args.run_class_names = run.class_names  # labels are read in the run's class order unless told otherwise
     dataset = dataset_from_args(args)
-    result = evaluate_run(run, dataset, verbose=1)
+    result = evaluate_run(run, dataset, verbose=1 if sys.stdout.isatty() else 0)
     print(_format_metrics({"evaluation": result}))
     if args.out:
         write_json(args.out, result)
@@ -197,7 +200,7 @@ def _cmd_predict(args):
     _apply_run_defaults(args, run.config)
     dataset = dataset_from_args(args)
     result = predict_run(run, dataset, args.out, overwrite=args.overwrite, skip_bad=args.skip_bad,
-                         batch_size=args.batch_size)
+                         batch_size=args.batch_size, progress=sys.stdout.isatty())
     kept = f" ({result['resumed']} more kept from the interrupted run)" if result["resumed"] else ""
     print(f"{result['written']} prediction(s) written to {result['path']}{kept}")
     if result["skipped"]:
@@ -217,7 +220,7 @@ def _cmd_cluster(args):
     result = cluster_dataset(dataset, args.k, out=args.out, overwrite=args.overwrite, image_size=args.image_size,
                              latent_dim=args.latent_dim, epochs=args.epochs, batch_size=args.batch_size,
                              normalization=args.normalization, seed=args.seed,
-                             verbose=2 if args.quiet else "auto", tsne_items=args.tsne_items)
+                             verbose=_keras_verbosity(args), tsne_items=args.tsne_items)
     sizes = np.bincount(result["assignments"], minlength=args.k)
     print("items per cluster: " + ", ".join(f"{c}: {n}" for c, n in enumerate(sizes)))
     scores = result["scores"]
@@ -226,6 +229,11 @@ def _cmd_cluster(args):
               f"{scores['balanced_accuracy']:.4f}, adjusted Rand index {scores['adjusted_rand_index']:.4f}")
     print(f"run written to {args.out}")
     return 0
+
+
+def _keras_verbosity(args):
+    """Keras's progress bar on a terminal; one plain line per epoch with --quiet or when output is redirected."""
+    return 2 if args.quiet or not sys.stdout.isatty() else "auto"
 
 
 def _format_metrics(results):
@@ -262,7 +270,13 @@ def _command(commands, name, help, data=True, run_dir=False):
     if run_dir:
         parser.add_argument("run_dir", metavar="RUN_DIR")
     add_data_options(parser)
+    _add_verbose(parser)
     return parser
+
+
+def _add_verbose(parser):
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up and C++ log lines (hidden by default)")
 
 
 def _add_inspect(commands):
@@ -284,21 +298,29 @@ def _add_train(commands):
     train.add_argument("--preset", choices=sorted({name for names in MODEL_PRESETS.values() for name in names}),
                        help="a preset of the model: fast_spec_cnn has cpu (its default; fits 2 CPU cores) and paper "
                             "(its paper's Table 1: 224 px, 50 epochs); the other models have none")
-    train.add_argument("--image-size", type=int, help="resize every item to N x N (default: the preset's)")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--image-size", type=int, metavar="N",
+                       help="resize every item to N x N (default: the preset's, else 64)")
+    train.add_argument("--epochs", type=int, metavar="N", help="training epochs (default: the preset's, else 15)")
+    train.add_argument("--batch-size", type=int, metavar="N", help="images per step (default: the preset's, else 32)")
+    train.add_argument("--learning-rate", type=float, metavar="LR", help="Adam's (default: the preset's, else 1e-3)")
     train.add_argument("--loss", default="auto", choices=("auto", "focal"),
                        help="auto: categorical (single-label) / binary (multi-label) cross-entropy; focal: multi-label")
-    train.add_argument("--normalization", default="percentile", choices=("percentile", "dataset", "fixed"))
+    train.add_argument("--normalization", default="percentile", choices=("percentile", "dataset", "fixed"),
+                       help="percentile: per image (shape; default); dataset: per channel over the training split "
+                            "(keeps absolute intensity); fixed: divide by the dtype range")
     train.add_argument("--class-weight", choices=("balanced",), help="balance classes in the loss (single-label)")
     train.add_argument("--no-augment", action="store_true", help="no flips/rotations/zoom")
-    train.add_argument("--val-fraction", type=float, default=0.2)
-    train.add_argument("--test-fraction", type=float, default=0.0)
-    train.add_argument("--early-stopping", type=int, metavar="PATIENCE")
+    train.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
+                       help="share of the items for validation: picks the best epoch and multi-label thresholds "
+                            "(default: 0.2)")
+    train.add_argument("--test-fraction", type=float, default=0.0, metavar="F",
+                       help="share held out and scored once after training (default: 0: no test part; then the "
+                            "figures printed are validation figures)")
+    train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                       help="stop after PATIENCE epochs without a better validation score, keeping the best weights")
     train.add_argument("--lr-schedule", choices=("plateau", "cosine"),
                        help="plateau: halve the learning rate when validation stalls; cosine: decay to 0 over --epochs")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="seeds the split, shuffling, augmentation, weights (default: 0)")
     train.add_argument("--deterministic", action="store_true",
                        help="TensorFlow op determinism: the same seed repeats a CPU run bit for bit")
     train.add_argument("--strategy", default="auto", choices=("auto", "default", "mirrored", "multiworker"),
@@ -320,7 +342,7 @@ def _add_evaluate(commands):
 def _add_predict(commands):
     predict = _command(commands, "predict", "predictions.csv for the images in DATA", run_dir=True)
     predict.add_argument("--out", required=True, metavar="predictions.csv")
-    predict.add_argument("--batch-size", type=int, default=64)
+    predict.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default: 64)")
     predict.add_argument("--overwrite", action="store_true")
     predict.set_defaults(func=_cmd_predict)
 
@@ -344,6 +366,7 @@ def _add_cluster(commands):
 
 def _add_demo(commands):
     demo = _command(commands, "demo", "the main job on the embedded synthetic cells (no download)", data=False)
+    _add_verbose(demo)
     demo.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for data, model, metrics and figures")
     demo.add_argument("--fast", action="store_true", help="a smaller, quicker run (also: PROTKIT_FAST=1)")
     demo.add_argument("--seed", type=int, default=0)
@@ -352,16 +375,29 @@ def _add_demo(commands):
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from protkit._quiet import load_tensorflow
     from protkit.data.datasets import DataError
     from protkit.data.readers import ImageReadError
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --help and argument errors end here, before TensorFlow loads
+    if args.func is not _cmd_inspect:
+        load_tensorflow(verbose=args.verbose)
     try:
         return args.func(args)
     except (DataError, ImageReadError, FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"protkit: error: {error}", file=sys.stderr)
+        print(f"protkit: error: {for_the_command_line(str(error))}", file=sys.stderr)
         return 2
+
+
+# Python arguments named in protkit's messages, and what a command-line user types instead.
+CLI_SPELLING = {"overwrite=True": "--overwrite", "skip_bad=True": "--skip-bad"}
+
+
+def for_the_command_line(message):
+    """A library message with its Python argument names replaced by the command-line options."""
+    for python, option in CLI_SPELLING.items():
+        message = message.replace(python, option)
+    return message
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
             output.discard()
         else:
             error.add_note(f"{written + len(done)} prediction(s) are kept in {output.partial}; the same command again "
-                           f"continues from there (--overwrite starts again)")
+                           f"continues from there (overwrite=True starts again)")
         raise
     output.finish()
     return PredictionResult(written, len(done), [reader.problems[i] for i in sorted(reader.problems)], str(output.path))

@@ -1,6 +1,7 @@
 """Run folders and output files: the one owner of create, refuse, overwrite, resume and atomic writes.
 
-Every command that writes (train, cross-validation, cluster, demo, predict, evaluate, table
+Messages name the Python argument (``overwrite=True``); the command line shows its own
+spelling (``--overwrite``). Every command that writes (train, cross-validation, cluster, demo, predict, evaluate, table
 export) goes through this module, so they all follow one contract:
 
 - a folder or file that exists is never replaced unless the caller asked (``overwrite``);
@@ -92,7 +93,7 @@ def check_output_file(path, overwrite=False):
     """Refuse an existing output file before any work is done (FileExistsError naming it)."""
     path = pathlib.Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: exists; pass --overwrite (overwrite=True) to replace it")
+        raise FileExistsError(f"{path}: exists; pass overwrite=True to replace it")
     return path
 
 
@@ -153,19 +154,19 @@ class RunFolder:
     @staticmethod
     def _check_resumable(path, identity, stamp, resume):
         if resume == "never":
-            raise FileExistsError(f"{path}: folder exists and is not empty; pass --overwrite (overwrite=True) to "
+            raise FileExistsError(f"{path}: folder exists and is not empty; pass overwrite=True to "
                                   f"replace it")
         stamp_path = path / stamp
         previous = json.loads(stamp_path.read_text()) if stamp_path.is_file() else None
         if previous is None or (resume == "interrupted" and previous.get("status") != "running"):
             raise FileExistsError(f"{path}: folder exists and holds a finished run or other files; "
-                                  f"pass --overwrite (overwrite=True) to replace it")
+                                  f"pass overwrite=True to replace it")
         changed = changed_settings(previous, identity or {})
         if changed:
             what = "an interrupted run with different settings" if resume == "interrupted" else \
                 "results of other settings"
-            raise FileExistsError(f"{path}: holds {what} ({', '.join(changed)}); use another folder or --overwrite "
-                                  f"(overwrite=True)")
+            raise FileExistsError(f"{path}: holds {what} ({', '.join(changed)}); use another folder or "
+                                  f"overwrite=True")
 
     def __truediv__(self, name):
         return self.path / name
@@ -226,7 +227,7 @@ class PartialOutput:
         previous = json.loads(self.stamp.read_text()) if self.stamp.exists() else None
         if previous != self.identity:
             raise FileExistsError(f"{self.partial}: an interrupted prediction of another run or other data; pass "
-                                  f"--overwrite (overwrite=True) to start again")
+                                  f"overwrite=True to start again")
         with open(self.partial, "rb+") as stream:
             data = stream.read()
             end = data.rfind(b"\n") + 1
@@ -234,8 +235,8 @@ class PartialOutput:
                 stream.truncate(end)
         lines = data[:end].decode("utf-8").splitlines()
         if not lines or next(csv.reader(lines[:1])) != self.header:
-            raise FileExistsError(f"{self.partial}: does not start with the expected header; pass --overwrite "
-                                  f"(overwrite=True) to start again")
+            raise FileExistsError(f"{self.partial}: does not start with the expected header; pass overwrite=True "
+                                  f"to start again")
         return {row[0] for row in csv.reader(lines[1:]) if row}
 
     def open(self):

@@ -44,3 +44,18 @@ def test_imports_from_protkit_and_defines_no_functions(path):
     defined = [node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
     assert defined == [], f"{path.name} defines {defined}: such code belongs in protkit"
     assert "from protkit" in source or "import protkit" in source
+
+
+def _source_url():
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Source"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_cell_installs_from_the_project_address(path):
+    install = "".join(_cells(path)[1]["source"])
+    url = _source_url()
+    assert f'"git+{url}.git"' in install, f"{path.name}: the Colab cell must install from {url} (pyproject.toml)"
+    assert "<repo URL>" not in install
+    assert f"git+{url}.git" in (ROOT / "README.md").read_text()

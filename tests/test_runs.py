@@ -15,7 +15,7 @@ def _user_file(folder):
 def test_a_non_empty_folder_is_refused_and_overwrite_replaces_it(tmp_path):
     _user_file(tmp_path / "run")
     for resume in ("never", "interrupted", "always"):
-        with pytest.raises(FileExistsError, match="pass --overwrite"):
+        with pytest.raises(FileExistsError, match="pass overwrite=True"):
             RunFolder.open(tmp_path / "run", {"seed": 0}, resume=resume)
     assert (tmp_path / "run" / "mine.txt").read_text() == "user data"
     folder = RunFolder.open(tmp_path / "run", {"seed": 0}, overwrite=True)
@@ -62,7 +62,7 @@ def test_check_output_file_refuses_before_work(tmp_path):
     target = tmp_path / "metrics.json"
     assert check_output_file(target) == target
     target.write_text("{}")
-    with pytest.raises(FileExistsError, match="pass --overwrite"):
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
         check_output_file(target)
     assert check_output_file(target, overwrite=True) == target
 

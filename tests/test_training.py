@@ -191,7 +191,7 @@ def test_interrupted_prediction_resumes_without_duplicate_rows(tmp_path, synthet
                                pd.read_csv(tmp_path / "fresh.csv").filter(like="prob_").to_numpy(), atol=1e-6)
     assert not partial.exists() and not (tmp_path / "p.csv.partial.json").exists()
     # A partial file of other data is not mixed in.
-    from protkit._io import write_json
+    from protkit.runs import write_json
 
     write_json(tmp_path / "p2.csv.partial.json", {"run": "elsewhere"})
     (tmp_path / "p2.csv.partial").write_text("id\n")

@@ -1,9 +1,21 @@
-"""Classifiers and generative models, built by name for the CLI and the training entry point."""
+"""Classifiers and generative models, built by name for the CLI and the training entry point.
 
-from protkit.models.baselines import traditional_cnn
+Importing this package loads no TensorFlow: `MODELS` and `protkit.models.presets` are plain
+Python, so the command line can list them quickly; a model's module loads when it is built.
+"""
+
+import importlib
+
 from protkit.vocabulary import SINGLE_LABEL, output_activation
 
-MODELS = ("fast_spec_cnn", "plcnn", "cnn", "resnet")
+# name -> (module, builder); "fast_spec_cnn" is the only one that takes a preset.
+_BUILDERS = {
+    "fast_spec_cnn": ("protkit.models.fast_spec_cnn", "fast_spec_cnn"),
+    "plcnn": ("protkit.models.plcnn", "plcnn"),
+    "cnn": ("protkit.models.baselines", "traditional_cnn"),
+    "resnet": ("protkit.models.resnet", "resnet"),
+}
+MODELS = tuple(_BUILDERS)
 
 
 def build_model(name, input_shape, num_classes, task=SINGLE_LABEL, preset=None, **kwargs):
@@ -15,22 +27,22 @@ def build_model(name, input_shape, num_classes, task=SINGLE_LABEL, preset=None, 
     """
     from protkit.models.presets import preset_for
 
-    preset = preset_for(name, preset) if name in MODELS else None
-    if name == "fast_spec_cnn":
-        from protkit.models.fast_spec_cnn import fast_spec_cnn
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model; choose one of {MODELS}. Received: name={name!r}")
+    preset = preset_for(name, preset)
+    module, builder = _BUILDERS[name]
+    build = getattr(importlib.import_module(module), builder)
+    if preset is not None:
+        kwargs["preset"] = preset
+    return build(input_shape, num_classes, task=task, **kwargs)
 
-        return fast_spec_cnn(input_shape, num_classes, task=task, preset=preset, **kwargs)
-    if name == "plcnn":
-        from protkit.models.plcnn import plcnn
 
-        return plcnn(input_shape, num_classes, task=task, **kwargs)
-    if name == "resnet":
-        from protkit.models.resnet import resnet
+def __getattr__(name):
+    if name == "traditional_cnn":  # the baseline, re-exported here as before
+        from protkit.models.baselines import traditional_cnn
 
-        return resnet(input_shape, num_classes, task=task, **kwargs)
-    if name == "cnn":
-        return traditional_cnn(input_shape, num_classes, task=task, **kwargs)
-    raise ValueError(f"unknown model; choose one of {MODELS}. Received: name={name!r}")
+        return traditional_cnn
+    raise AttributeError(f"module 'protkit.models' has no attribute {name!r}")
 
 
 __all__ = ["MODELS", "build_model", "output_activation", "traditional_cnn"]
