@@ -41,4 +41,6 @@ def load_tensorflow(verbose=False):
     with _stderr_to_null():
         import keras  # noqa: F401
         import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the devices are probed here, and a machine without a GPU says so
     tf.get_logger().setLevel("ERROR")  # e.g. AutoGraph's "could not transform" notes
