@@ -42,5 +42,6 @@ def load_tensorflow(verbose=False):
         import keras  # noqa: F401
         import tensorflow as tf
 
-        tf.config.list_physical_devices()  # the devices are probed here, and a machine without a GPU says so
+        if "TF_CONFIG" not in os.environ:  # a multi-worker strategy must come before any device work
+            tf.config.list_physical_devices()  # devices are probed here; a machine without a GPU says so
     tf.get_logger().setLevel("ERROR")  # e.g. AutoGraph's "could not transform" notes
