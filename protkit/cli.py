@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 
+from protkit.views import VIEWS
 from protkit.vocabulary import MULTI_LABEL, SHOWN_METRICS, version
 
 DATA_HELP = """\
@@ -163,7 +164,7 @@ def _cmd_train(args):
         normalization=args.normalization, augment=not args.no_augment, class_weight=args.class_weight,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, early_stopping=args.early_stopping,
         lr_schedule=args.lr_schedule, seed=args.seed, deterministic=args.deterministic, overwrite=args.overwrite,
-        strategy=strategy, verbose=_keras_verbosity(args))
+        strategy=strategy, verbose=_keras_verbosity(args), tta=args.tta)
     print(_format_metrics(result.metrics))
     if "test" not in result.metrics:
         print("(validation figures: the validation part also chose the best epoch and thresholds; hold out "
@@ -185,7 +186,7 @@ def _cmd_evaluate(args):
     _apply_run_defaults(args, run.config)
     args.run_class_names = run.class_names  # labels are read in the run's class order unless told otherwise
     dataset = dataset_from_args(args)
-    result = evaluate_run(run, dataset, verbose=1 if sys.stdout.isatty() else 0)
+    result = evaluate_run(run, dataset, verbose=1 if sys.stdout.isatty() else 0, tta=args.tta)
     print(_format_metrics({"evaluation": result}))
     if args.out:
         write_json(args.out, result)
@@ -200,7 +201,7 @@ def _cmd_predict(args):
     _apply_run_defaults(args, run.config)
     dataset = dataset_from_args(args)
     result = predict_run(run, dataset, args.out, overwrite=args.overwrite, skip_bad=args.skip_bad,
-                         batch_size=args.batch_size, progress=sys.stdout.isatty())
+                         batch_size=args.batch_size, progress=sys.stdout.isatty(), tta=args.tta)
     kept = f" ({result['resumed']} more kept from the interrupted run)" if result["resumed"] else ""
     print(f"{result['written']} prediction(s) written to {result['path']}{kept}")
     if result["skipped"]:
@@ -326,6 +327,10 @@ def _add_train(commands):
     train.add_argument("--strategy", default="auto", choices=("auto", "default", "mirrored", "multiworker"),
                        help="tf.distribute strategy; multiworker reads TF_CONFIG; --batch-size is global "
                             "(default auto: multiworker if TF_CONFIG lists several tasks, mirrored with several GPUs)")
+    train.add_argument("--tta", default="none", choices=VIEWS,
+                       help="test-time augmentation recorded in the run (evaluate and predict repeat it): "
+                            "dihedral averages the 8 rotations and mirror images (square images), flips the 4 "
+                            "mirror images (default: none)")
     train.add_argument("--out", required=True, metavar="RUN_DIR")
     train.add_argument("--overwrite", action="store_true", help="replace a finished run in RUN_DIR")
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
@@ -335,6 +340,7 @@ def _add_train(commands):
 def _add_evaluate(commands):
     evaluate = _command(commands, "evaluate", "metrics of a run on labelled DATA", run_dir=True)
     evaluate.add_argument("--out", metavar="metrics.json")
+    evaluate.add_argument("--tta", choices=VIEWS, help="test-time augmentation (default: the run's)")
     evaluate.add_argument("--overwrite", action="store_true")
     evaluate.set_defaults(func=_cmd_evaluate)
 
@@ -342,6 +348,7 @@ def _add_evaluate(commands):
 def _add_predict(commands):
     predict = _command(commands, "predict", "predictions.csv for the images in DATA", run_dir=True)
     predict.add_argument("--out", required=True, metavar="predictions.csv")
+    predict.add_argument("--tta", choices=VIEWS, help="test-time augmentation (default: the run's)")
     predict.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default: 64)")
     predict.add_argument("--overwrite", action="store_true")
     predict.set_defaults(func=_cmd_predict)

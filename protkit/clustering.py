@@ -152,7 +152,6 @@ def save_gmm(path, gmm, scaler=None):
 
 def load_gmm(path):
     """(GaussianMixture, StandardScaler or None) from `save_gmm`'s file; ready for ``predict``."""
-
     with np.load(path, allow_pickle=False) as stored:
         gmm = GaussianMixture(n_components=len(stored["weights"]), covariance_type=str(stored["covariance_type"]))
         gmm.weights_, gmm.means_ = stored["weights"], stored["means"]

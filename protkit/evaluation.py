@@ -125,6 +125,7 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
 
     # lazy: cross-validation needs TensorFlow; the tables and tests of this module do not
     from protkit.data import load_images, make_pipeline
+    from protkit.inference import model_probabilities
     from protkit.training import train
 
     started = time.perf_counter()
@@ -143,13 +144,13 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
                               seed=seed + fold, **gan)
         result = train(balance.dataset, normalization="fixed", **common)
         test_images = np.clip(load_images(dataset.subset(test_idx), image_size=size, normalizer=normalization), 0, 1)
-        probabilities = result.model.predict(test_images, batch_size=64, verbose=0)
+        probabilities = model_probabilities(result.model, test_images, result.config.get("tta", "none"))
         n_synthetic = int(balance.dataset.synthetic.sum())
     else:
         result = train(dataset.subset(train_idx), normalization=normalization, **common)
         pipeline = make_pipeline(dataset, test_idx, batch_size=64, labels=False, image_size=size,
                                  normalizer=result.normalizer, cache=False)
-        probabilities = result.model.predict(pipeline, verbose=0)
+        probabilities = model_probabilities(result.model, pipeline, result.config.get("tta", "none"))
         n_synthetic = 0
     thresholds = result.config.get("thresholds")
     y_true = dataset.labels[test_idx]
@@ -163,7 +164,6 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
 
 def confidence_interval(values, level=0.95):
     """(low, high) t-interval for the mean of ``values`` (NaN, NaN for fewer than 2 values)."""
-
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) < 2:
@@ -295,7 +295,6 @@ def _latex_escape(text):
 
 def markdown_table(frame, digits=3):
     """A pandas DataFrame as a GitHub-flavoured Markdown table (index as the first column)."""
-
     def cell(value):
         if isinstance(value, float):
             return f"{value:.{digits}f}"
@@ -310,7 +309,6 @@ def markdown_table(frame, digits=3):
 
 def latex_table(frame, digits=4, caption=None):
     """A DataFrame as a LaTeX ``tabular`` (booktabs rules), index first; no extra packages beyond booktabs."""
-
     def cell(value):
         if isinstance(value, (float, np.floating)):
             return "--" if not np.isfinite(value) else f"{value:.{digits}f}"

@@ -25,6 +25,7 @@ from protkit.data.pipeline import ItemLoader
 from protkit.data.readers import ImageReadError
 from protkit.results import PredictionResult
 from protkit.runs import PartialOutput
+from protkit.views import check_views, view_averaged, view_count
 from protkit.vocabulary import MULTI_LABEL
 
 
@@ -50,12 +51,42 @@ class Run:
         values = self.config.get("thresholds")
         return np.asarray(values, dtype=np.float32) if values is not None else 0.5
 
+    @property
+    def tta(self):
+        """The run's test-time augmentation: a view set of `protkit.views` ("none" for older runs)."""
+        return self.config.get("tta", "none")
+
+
+class Ensemble:
+    """Several trained models of one task as one: their probabilities averaged.
+
+    Called like a Keras model (``ensemble(images, training=False)``) and with ``predict``; the
+    members see the same prepared images.
+    """
+
+    def __init__(self, members):
+        self.members = list(members)
+
+    def __call__(self, images, training=False):
+        outputs = [member(images, training=training) for member in self.members]
+        return keras.ops.mean(keras.ops.stack(outputs, axis=0), axis=0)
+
+    def predict(self, data, verbose=0, **kwargs):
+        return np.mean([member.predict(data, verbose=verbose, **kwargs) for member in self.members], axis=0)
+
 
 def load_run(run_dir):
-    """Load ``RUN_DIR/model.keras`` (safe mode: no code is deserialized) and its config."""
+    """Load ``RUN_DIR/model.keras`` (safe mode: no code is deserialized) and its config.
 
-
+    A cross-validation folder (`protkit.evaluation.cross_validate`'s ``out``) loads as the
+    ensemble of its folds' models (`load_ensemble`).
+    """
     run_dir = pathlib.Path(run_dir)
+    if not (run_dir / "config.json").exists() and (run_dir / "settings.json").exists():
+        folds = sorted((path for path in run_dir.glob("fold_*") if path.is_dir()), key=lambda p: int(p.name[5:]))
+        if not folds:
+            raise FileNotFoundError(f"{run_dir}: a cross-validation folder without finished folds")
+        return load_ensemble(folds, run_dir)
     config_path, model_path = run_dir / "config.json", run_dir / "model.keras"
     if not config_path.exists():
         raise FileNotFoundError(f"{run_dir}: not a protkit run folder (no config.json)")
@@ -65,6 +96,37 @@ def load_run(run_dir):
                                 f"with the same arguments to resume it")
     model = keras.saving.load_model(model_path, safe_mode=True)
     return Run(run_dir, model, config, Normalizer.from_config(config["normalization"]))
+
+
+_SHARED_KEYS = ("task", "class_names", "channel_names", "image_size", "normalization")
+
+
+def load_ensemble(run_dirs, where=None):
+    """Load several runs as one `Run` whose model averages theirs (`Ensemble`).
+
+    The runs must share task, classes, channels, image size and normalization (a "dataset"
+    normalization fitted per fold differs from fold to fold, so such folds cannot share one
+    input). Multi-label thresholds are the mean of the members' thresholds; test-time
+    augmentation is the first run's.
+
+    Args:
+        run_dirs: the run folders (e.g. the ``fold_*`` folders of a cross-validation).
+        where: the folder reported as the ensemble's ``run_dir`` (default the first run's parent).
+    """
+    runs = [load_run(path) for path in run_dirs]
+    first = runs[0]
+    for run in runs[1:]:
+        differ = [key for key in _SHARED_KEYS if run.config.get(key) != first.config.get(key)]
+        if differ:
+            raise ValueError(f"{run.run_dir} and {first.run_dir} differ in {', '.join(differ)}: they cannot form "
+                             f"one ensemble" + (" (normalization 'dataset' is fitted per fold: train with "
+                                                "'percentile' or 'fixed' to ensemble folds)"
+                                                if "normalization" in differ else ""))
+    config = dict(first.config, ensemble=[str(run.run_dir) for run in runs])
+    if first.config.get("thresholds") is not None:
+        config["thresholds"] = np.mean([run.config["thresholds"] for run in runs], axis=0).tolist()
+    folder = pathlib.Path(where) if where is not None else pathlib.Path(first.run_dir).parent
+    return Run(folder, Ensemble(run.model for run in runs), config, first.normalizer)
 
 
 def align_labels(dataset, class_names):
@@ -102,16 +164,19 @@ def item_loader(run, dataset):
                       num_channels=len(run.config["channel_names"]))
 
 
-def evaluate_run(run, dataset, batch_size=64, verbose=0):
-    """Metrics of ``run`` on a labelled ``dataset`` (thresholds from the run), with the protocol."""
+def evaluate_run(run, dataset, batch_size=64, verbose=0, tta=None):
+    """Metrics of ``run`` on a labelled ``dataset`` (thresholds from the run), with the protocol.
 
+    ``tta``: a view set of `protkit.views` to average over (default the run's own, `Run.tta`).
+    """
     check_task_matches(run, dataset)
+    tta = check_views(run.tta if tta is None else tta)
     y_true = align_labels(dataset, run.class_names)
     pipeline = make_pipeline(dataset, batch_size=batch_size, labels=False, image_size=tuple(run.config["image_size"]),
                              normalizer=run.normalizer)
     item_loader(run, dataset)  # checks the channel count against the run before any work
     with readable_errors():
-        probabilities = run.model.predict(pipeline, verbose=verbose)
+        probabilities = model_probabilities(run.model, pipeline, tta, verbose=verbose)
     result = metrics.evaluate_predictions(y_true, probabilities, run.task, class_names=run.class_names,
                                           thresholds=run.thresholds)
     result["protocol"] = {
@@ -119,12 +184,31 @@ def evaluate_run(run, dataset, batch_size=64, verbose=0):
         "items": len(dataset),
         "run": str(run.run_dir),
         "thresholds": "tuned on the run's validation split" if run.config.get("thresholds") else "0.5",
+        "test_time_augmentation": _tta_words(tta),
         "note": "every item of DATA is scored; make sure it holds none of the run's training items",
     }
     return metrics.to_jsonable(result)
 
 
-def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_size=64, progress=True):
+def model_probabilities(model, data, tta="none", verbose=0):
+    """Probabilities of ``model`` on a batched image pipeline (or array), averaged over the views
+    of ``tta`` (`protkit.views`); with "none" this is ``model.predict``."""
+    if check_views(tta) == "none":
+        return model.predict(data, verbose=verbose)
+    forward = tf.function(view_averaged(lambda x: model(x, training=False), tta), autograph=False)
+    if isinstance(data, np.ndarray):
+        data = tf.data.Dataset.from_tensor_slices(data).batch(64)
+    return np.concatenate([forward(tf.convert_to_tensor(batch, tf.float32)).numpy() for batch in data], axis=0)
+
+
+def _tta_words(tta):
+    if tta == "none":
+        return "none (each image as it is)"
+    return f"probabilities averaged over {view_count(tta)} views ({tta}: rotations by 90 degrees and mirror images)" \
+        if tta == "dihedral" else f"probabilities averaged over {view_count(tta)} mirror images"
+
+
+def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_size=64, progress=True, tta=None):
     """Write ``predictions.csv``: one row per item, streamed batch by batch, resumable.
 
     Rows go to ``<out_csv>.partial`` as batches finish (memory stays bounded whatever the number
@@ -145,14 +229,16 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
             listed in the result) instead of stopping with an error naming the file.
         batch_size: images per batch.
         progress: show a progress bar.
+        tta: a view set of `protkit.views` to average over (default the run's own, `Run.tta`).
 
     Returns:
         `protkit.results.PredictionResult`: ``written`` (rows written by this call), ``resumed``
         (rows kept from an interrupted call), ``skipped`` ("file: reason", this call), ``path``.
     """
+    tta = check_views(run.tta if tta is None else tta)
     header = ["id", "path", "predicted"] + [f"prob_{name}" for name in run.class_names]
     identity = {"run": str(pathlib.Path(run.run_dir).resolve()), "data": str(dataset.source), "items": len(dataset),
-                "header": header}
+                "header": header, "tta": tta}
     if len(dataset) == 0:
         raise ValueError("no images to predict")
     check_task_matches(run, dataset)
@@ -164,7 +250,7 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
     bar = keras.utils.Progbar(len(dataset), unit_name="image") if progress else None
     if bar is not None and done:
         bar.update(len(dataset) - len(todo))
-    forward = compiled_forward(run)
+    forward = compiled_forward(run, tta)
     written = 0
     try:
         with readable_errors(), output.open() as stream:
@@ -189,15 +275,16 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
     return PredictionResult(written, len(done), [reader.problems[i] for i in sorted(reader.problems)], str(output.path))
 
 
-def compiled_forward(run):
+def compiled_forward(run, tta=None):
     """``run``'s model as a compiled forward pass over float32 batches (far less Python per batch
-    than ``predict_on_batch``)."""
+    than ``predict_on_batch``), averaged over the views of ``tta`` (default the run's own)."""
     height, width = run.config["image_size"]
     channels = len(run.config["channel_names"])
 
     def forward(images):
         return run.model(images, training=False)
 
+    forward = view_averaged(forward, check_views(run.tta if tta is None else tta))
     return tf.function(forward, input_signature=[tf.TensorSpec((None, height, width, channels), tf.float32)],
                        autograph=False)
 
@@ -226,7 +313,6 @@ class BatchReader:
 
     def load(self, indices):
         """(images, mask of readable items) of one batch; bad items fail or are skipped one by one."""
-
         try:
             return self.loader.load_batch(indices), np.ones(len(indices), bool)
         except (ImageReadError, FileNotFoundError):
@@ -244,7 +330,6 @@ class BatchReader:
 
     def batches(self, indices, batch_size):
         """(indices, images, ok) per batch of ``indices``."""
-
         starts = iter(range(0, len(indices), batch_size))
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
             pending = deque()

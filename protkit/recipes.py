@@ -21,6 +21,7 @@ import dataclasses
 
 from protkit import _validation
 from protkit.runs import jsonable
+from protkit.views import VIEWS
 from protkit.vocabulary import SINGLE_LABEL
 
 # Training settings of a run whose model has no preset (or whose preset leaves one out).
@@ -71,6 +72,7 @@ class TrainConfig:
     lr_schedule: str | None = None
     seed: int = 0
     deterministic: bool = False
+    tta: str = "none"
     model_kwargs: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -111,6 +113,10 @@ class TrainConfig:
         _choose("optimizer", self.optimizer, OPTIMIZERS)
         _choose("normalization", self.normalization, NORMALIZATIONS)
         _choose("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _choose("tta", self.tta, VIEWS)
+        if self.tta == "dihedral" and self.image_size[0] != self.image_size[1]:
+            raise ValueError(f"tta='dihedral' turns images by 90 degrees and needs square images. Received: "
+                             f"image_size={self.image_size}; use tta='flips'")
         if not (isinstance(self.augment, bool) or callable(self.augment) or self.augment is None):
             raise ValueError(f"augment must be True, False or a callable. Received: augment={self.augment!r}")
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):

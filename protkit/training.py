@@ -45,6 +45,7 @@ from protkit import metrics as metrics_lib
 from protkit.augment import classical_augmentation
 from protkit.callbacks import ConfusionMatrixFigure, EpochBackup, ValidationMetrics
 from protkit.data import Normalizer, make_pipeline, readable_errors, train_val_test_split
+from protkit.inference import model_probabilities
 from protkit.models import build_model
 from protkit.recipes import LR_SCHEDULES, TrainConfig, resolve_settings  # noqa: F401  (public here too)
 from protkit.results import TrainResult  # noqa: F401  (public here too)
@@ -58,7 +59,8 @@ Feeds = collections.namedtuple("Feeds", "train validation validation_images norm
 def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=None, epochs=None, batch_size=None,
           learning_rate=None, loss="auto", normalization="percentile", augment=True, class_weight=None,
           val_fraction=0.2, test_fraction=0.0, early_stopping=None, seed=0, overwrite=False, verbose="auto",
-          model_kwargs=None, lr_schedule=None, callbacks=None, deterministic=False, strategy=None, optimizer=None):
+          model_kwargs=None, lr_schedule=None, callbacks=None, deterministic=False, strategy=None, optimizer=None,
+          tta="none"):
     """Train a classifier on ``dataset`` and (with ``out``) write a complete run folder.
 
     Args:
@@ -93,6 +95,10 @@ def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=N
             "default", "mirrored", "multiworker") or a `tf.distribute.Strategy`. The model is
             built and compiled in its scope; ``batch_size`` is the global batch (split across
             replicas); in a multi-worker cluster only the chief writes ``out``.
+        tta: test-time augmentation, a view set of `protkit.views`: "none", "flips" (4 mirror
+            images) or "dihedral" (8 rotations and mirror images; square images). The final
+            validation / test figures and thresholds use it, and the run records it, so
+            `evaluate` and `predict` repeat it. Per-epoch validation stays on single views.
 
     Returns:
         `protkit.results.TrainResult`.
@@ -102,7 +108,7 @@ def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=N
         learning_rate=learning_rate, optimizer=optimizer, loss=loss, normalization=normalization, augment=augment,
         class_weight=class_weight, val_fraction=val_fraction, test_fraction=test_fraction,
         early_stopping=early_stopping, lr_schedule=lr_schedule, seed=seed, deterministic=deterministic,
-        model_kwargs=model_kwargs).check_dataset(dataset)
+        model_kwargs=model_kwargs, tta=tta).check_dataset(dataset)
     # A multi-worker strategy must exist before TensorFlow does any other work.
     strategy = None if strategy is None else distribute.get_strategy(strategy)
     channel_names = _channel_names(dataset)
@@ -224,7 +230,7 @@ def fit(network, config, dataset, split, feeds, callbacks, verbose="auto"):
 
 def score_and_write(network, history, minutes, config, settings, dataset, split, feeds, folder=None, strategy=None):
     """Step 6b: thresholds tuned on validation (multi-label), validation / test metrics, and the run's files."""
-    probabilities = {"validation": network.predict(feeds.validation_images, verbose=0)}
+    probabilities = {"validation": model_probabilities(network, feeds.validation_images, config.tta)}
     thresholds = None
     if dataset.task == MULTI_LABEL:
         thresholds = metrics_lib.tune_thresholds(dataset.labels[split["validation"]], probabilities["validation"])
@@ -233,11 +239,12 @@ def score_and_write(network, history, minutes, config, settings, dataset, split,
                                     normalizer=feeds.normalizer)
         if strategy is not None:
             test_images = distribute.shard_by_data(test_images, strategy)
-        probabilities["test"] = network.predict(test_images, verbose=0)
+        probabilities["test"] = model_probabilities(network, test_images, config.tta)
     results = {part: metrics_lib.evaluate_predictions(
         dataset.labels[split[part]], probs, dataset.task, class_names=dataset.class_names,
         thresholds=thresholds if thresholds is not None else 0.5) for part, probs in probabilities.items()}
-    results["protocol"] = protocol(dataset, split, config.seed, thresholds is not None)
+    results["protocol"] = dict(protocol(dataset, split, config.seed, thresholds is not None),
+                               test_time_augmentation=config.tta)
     results["training_minutes"] = round(minutes, 3)
     run_config = _run_config(settings, "complete", feeds, dataset, training_minutes=round(minutes, 3),
                              thresholds=None if thresholds is None else [float(t) for t in thresholds],

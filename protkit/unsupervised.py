@@ -19,13 +19,13 @@ from typing import NamedTuple
 
 import keras
 import numpy as np
-import tensorflow as tf
 from sklearn.preprocessing import StandardScaler
 
 from protkit.augment import classical_augmentation
 from protkit.data import Normalizer, load_images, make_pipeline, train_val_test_split
 from protkit.models.autoencoder import dcae, encoder_of, mlp_classifier
 from protkit.training import balanced_class_weight
+from protkit.views import apply_view, view_count
 
 
 @dataclass
@@ -95,7 +95,7 @@ def train_autoencoder(dataset, indices=None, *, image_size=64, latent_dim=64, fi
 
 
 def latent_features(encoder, dataset, indices=None, image_size=None, normalizer="percentile", batch_size=128,
-                    views="none"):
+                    views="none", average_views=False):
     """Latent vectors of ``dataset``'s items, prepared as the encoder's training data was.
 
     Args:
@@ -103,33 +103,30 @@ def latent_features(encoder, dataset, indices=None, image_size=None, normalizer=
         dataset, indices: the items (default all).
         image_size, normalizer: as the autoencoder was trained (`AutoencoderResult` keeps both).
         batch_size: images per batch.
-        views: "none": the image as it is, (N, latent_dim). "dihedral": the image under the 8
-            rotations by 90 degrees and flips, (N, 8, latent_dim): a cell has no preferred
+        views: a view set of `protkit.views`: "none" (the image as it is, (N, latent_dim)),
+            "dihedral" (the 8 rotations by 90 degrees and their mirror images; square images
+            only) or "flips" (4 mirror images): (N, views, latent_dim). A cell has no preferred
             orientation, so an MLP can be trained on every view and average its predictions over
-            them (`predict_latent_mlp`). Square images only.
+            them (`predict_latent_mlp`).
+        average_views: return the mean latent over the views, (N, latent_dim): a latent that
+            does not change when the cell turns (for clustering).
 
     Returns:
-        float32 array, (N, latent_dim) or (N, 8, latent_dim).
+        float32 array, (N, latent_dim), or (N, views, latent_dim) with views and no averaging.
     """
-    if views not in ("none", "dihedral"):
-        raise ValueError(f"views must be 'none' or 'dihedral'. Received: views={views!r}")
+    count = view_count(views)
     size = image_size or tuple(encoder.input_shape[1:3])
     pipeline = make_pipeline(dataset, indices, image_size=size, batch_size=batch_size, labels=False,
                              normalizer=normalizer, cache=False)
-    if views == "none":
+    if count == 1:
         return np.asarray(encoder.predict(pipeline, verbose=0), dtype=np.float32)
     height, width = (size, size) if isinstance(size, int) else tuple(size)
-    if height != width:
+    if views == "dihedral" and height != width:
         raise ValueError(f"views='dihedral' needs square images. Received: image_size={size}")
-    outputs = []
-    for flip in (False, True):
-        for turns in range(4):
-            def view(x, flip=flip, turns=turns):
-                x = tf.image.rot90(x, k=turns)
-                return tf.reverse(x, axis=[2]) if flip else x
-
-            outputs.append(np.asarray(encoder.predict(pipeline.map(view), verbose=0), dtype=np.float32))
-    return np.stack(outputs, axis=1)
+    outputs = [np.asarray(encoder.predict(pipeline.map(lambda x, i=i: apply_view(x, views, i)), verbose=0),
+                          dtype=np.float32) for i in range(count)]
+    stacked = np.stack(outputs, axis=1)
+    return stacked.mean(axis=1) if average_views else stacked
 
 
 def encoder_statistics(encoder, layers=None):
