@@ -1,0 +1,149 @@
+"""protkit's defaults side by side with a plain-Keras reference CNN, on the same data and split.
+
+The reference is what a user writes by hand in about 30 lines: three stages of two 3x3
+convolutions + batch norm + ReLU (32, 64, 128 filters) with 2x2 max-pooling, global average
+pooling, dropout 0.3, softmax (sigmoid for multi-label); random flips and rotations as Keras
+layers; Adam 1e-3 with cosine decay; batch 64; 15 epochs at the images' native size; pixels
+divided by the dtype range; the last epoch kept. `reference_cnn` and `train_reference` below are
+exactly that and use nothing of protkit but its readers (so both arms see the same pixels).
+
+protkit's arm is `protkit.training.train` with no recipe argument at all (what `protkit train
+DATA --out RUN` does), then `protkit.inference.evaluate_run` on the held-out part.
+
+Sections and protocols (mean class accuracy = balanced accuracy, on items neither arm trained on):
+- hep2: HEp-2 ICPR 2014 `training/` (8,701 cells) to train, `validation/` (2,175 cells) to score,
+  as the contest distributes them (no specimen ids; split per cell). Native size 78 px.
+- ifc: Jurkat IFC Experiment_1 (Ch3, Ch4, Ch6; 2,734 cells), a stratified 80/20 split (seed 0)
+  of a folder-per-class set of another kind. Native size 40 px (the images' common crop).
+
+Run:
+    python benchmarks/reference.py                      # both sections (about an hour on 2 cores)
+    python benchmarks/reference.py --sections ifc --update
+    python benchmarks/reference.py --quick              # smoke test
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from _common import (RESULTS, begin_report, finish_report, open_hep2, open_ifc, print_heading, run_section,
+                     standard_parser, stratified_subset, work_folder)
+
+DEFAULT_OUT = RESULTS / "reference.json"
+SEED = 0
+SECTIONS = ("hep2", "ifc")
+NATIVE = {"hep2": 78, "ifc": 40}
+MODES = {"full": dict(items=None, reference_epochs=15), "quick": dict(items=300, reference_epochs=1)}
+
+
+def reference_cnn(input_shape, num_classes, multi_label=False):
+    """The plain-Keras reference network (see the module docstring)."""
+    import keras
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.RandomFlip("horizontal_and_vertical")(inputs)
+    x = keras.layers.RandomRotation(0.5, fill_mode="reflect")(x)
+    for filters in (32, 64, 128):
+        for _ in range(2):
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.ReLU()(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.3)(x)
+    outputs = keras.layers.Dense(num_classes, activation="sigmoid" if multi_label else "softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def train_reference(x, y, num_classes, epochs=15, batch_size=64, seed=0, multi_label=False):
+    """Fit `reference_cnn` on images ``x`` (N, H, W, C) in [0, 1] and labels ``y``; the last epoch kept."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = reference_cnn(x.shape[1:], num_classes, multi_label)
+    steps = epochs * -(-len(x) // batch_size)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps)),
+                  loss="binary_crossentropy" if multi_label else "categorical_crossentropy")
+    targets = y.astype("float32") if multi_label else np.eye(num_classes, dtype="float32")[y]
+    model.fit(x, targets, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=2)
+    return model
+
+
+def _parts(name, data_dir, items):
+    """(training dataset, held-out dataset) of a section."""
+    if name == "hep2":
+        train, held_out = open_hep2(data_dir), open_hep2(data_dir, "validation")
+        return stratified_subset(train, items, SEED), stratified_subset(held_out, items and items // 2, SEED)
+    from protkit.data import train_val_test_split
+
+    dataset = stratified_subset(open_ifc(data_dir), items, SEED)
+    keep, held, _ = train_val_test_split(dataset.labels, val_fraction=0.2, seed=SEED)
+    return dataset.subset(keep), dataset.subset(held)
+
+
+def run_set(name, data_dir, mode, workdir):
+    from protkit.data import load_images
+    from protkit.inference import evaluate_run, load_run
+    from protkit.metrics import singlelabel_metrics
+    from protkit.training import train
+
+    train_part, held_out = _parts(name, data_dir, mode["items"])
+    if list(train_part.class_names) != list(held_out.class_names):
+        raise ValueError(f"{name}: the two parts name their classes differently")
+    size = NATIVE[name]
+    result = {"train_items": len(train_part), "held_out_items": len(held_out), "native_size": size}
+
+    print(f"\n{name}: plain-Keras reference, {mode['reference_epochs']} epochs at {size} px", flush=True)
+    started = time.perf_counter()
+    x = load_images(train_part, image_size=size, normalizer="fixed")
+    model = train_reference(x, train_part.labels, train_part.num_classes, epochs=mode["reference_epochs"], seed=SEED)
+    minutes = (time.perf_counter() - started) / 60
+    probabilities = model.predict(load_images(held_out, image_size=size, normalizer="fixed"), verbose=0)
+    scores = singlelabel_metrics(held_out.labels, probabilities, class_names=held_out.class_names)
+    result["reference"] = {"balanced_accuracy": scores["balanced_accuracy"], "accuracy": scores["accuracy"],
+                           "macro_f1": scores["macro_f1"], "minutes": minutes}
+
+    print(f"\n{name}: protkit train with its defaults", flush=True)
+    started = time.perf_counter()
+    trained = train(train_part, out=workdir / f"{name}_protkit_defaults", seed=SEED, verbose=2, overwrite=True)
+    minutes = (time.perf_counter() - started) / 60
+    scores = evaluate_run(load_run(workdir / f"{name}_protkit_defaults"), held_out)
+    recipe = {key: trained.config[key] for key in ("model", "preset", "image_size", "epochs", "batch_size",
+                                                   "learning_rate", "lr_schedule", "tta")}
+    result["protkit_defaults"] = {"balanced_accuracy": scores["balanced_accuracy"], "accuracy": scores["accuracy"],
+                                  "macro_f1": scores["macro_f1"], "minutes": minutes, "recipe": recipe}
+    result["difference_balanced_accuracy"] = (result["protkit_defaults"]["balanced_accuracy"]
+                                              - result["reference"]["balanced_accuracy"])
+    return result
+
+
+def show(report):
+    print_heading(report, "reference")
+    for name in SECTIONS:
+        section = report.get(name)
+        if not isinstance(section, dict) or "reference" not in section:
+            continue
+        print(f"\n{name}: {section['train_items']} training / {section['held_out_items']} held-out items")
+        for arm in ("reference", "protkit_defaults"):
+            values = section[arm]
+            print(f"  {arm:17s} mean class accuracy {values['balanced_accuracy']:.4f}  macro-F1 "
+                  f"{values['macro_f1']:.4f}  ({values['minutes']:.1f} min)")
+        print(f"  protkit - reference: {section['difference_balanced_accuracy']:+.4f}")
+
+
+def main(argv=None):
+    parser = standard_parser(__doc__, SECTIONS, DEFAULT_OUT)
+    parser.add_argument("--workdir", default=None, help="keep protkit's run folders here (default: a temporary one)")
+    args, sections, mode, report = begin_report(parser, argv, "reference", SECTIONS, MODES, SEED)
+    report["protocol"] = ("mean class accuracy (balanced accuracy) on held-out items; hep2: trained on training/, "
+                          "scored on validation/; ifc: stratified 80/20 split, seed 0; both arms on the same items")
+    began = time.perf_counter()
+    with work_folder(args.workdir, "protkit_reference_") as workdir:
+        for name in sections:
+            run_section(report, name, lambda name=name: run_set(name, args.data, mode, workdir))
+    finish_report(report, args.out, began, minutes=True, show=show)
+
+
+if __name__ == "__main__":
+    main()
