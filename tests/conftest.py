@@ -39,6 +39,16 @@ def write_tiff(path, array):
     return path
 
 
+def single_class_cells(localization, n, *, image_size=32, seed=0, cells_per_image=(1, 1)):
+    """``n`` synthetic four-channel uint8 images whose cells all show one localization of `SYNTHETIC_CLASSES`."""
+    from protkit.data.synthetic import SYNTHETIC_CLASSES, make_cells
+
+    weights = np.zeros(len(SYNTHETIC_CLASSES))
+    weights[SYNTHETIC_CLASSES.index(localization)] = 1.0
+    images, _ = make_cells(n, image_size=image_size, seed=seed, class_weights=weights, cells_per_image=cells_per_image)
+    return images
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import HEP2, IFC, requires
+from conftest import HEP2, IFC, requires, single_class_cells
 from protkit.cli import main
 from protkit.data import Dataset
 from protkit.data.synthetic import HPA_CHANNEL_COLORS, SYNTHETIC_CLASSES, make_cells, write_hpa_layout
@@ -44,6 +44,27 @@ def test_train_api_without_run_dir_single_label():
     assert {"loss", "val_balanced_accuracy", "val_macro_f1"} <= set(result.history)
     assert set(result.metrics["validation"]) >= {"accuracy", "balanced_accuracy", "macro_f1", "confusion_matrix"}
     assert "stratified" in result.metrics["protocol"]["split"]
+
+
+LEARNABLE = ("Nucleoli", "Plasma membrane", "Mitochondria")
+
+
+def test_training_on_learnable_cells_beats_chance():
+    """Three localizations of the synthetic cells, 80 of each: the trained model must have learned them.
+
+    Validation balanced accuracy measured over 20 seeds: 0.98-1.0. A model that learns nothing scores
+    0.19-0.42 (labels shuffled, 10 seeds) or 0.15-0.52 (learning rate 0, 6 seeds); chance is 1/3.
+    """
+    images = np.concatenate([single_class_cells(name, 80, seed=c) for c, name in enumerate(LEARNABLE)])
+    labels = np.repeat(np.arange(len(LEARNABLE)), 80)
+    dataset = Dataset.from_arrays(images, labels=labels, class_names=list(LEARNABLE))
+    # Batches of 8 and 25 epochs: enough steps for the batch-norm statistics the model predicts with.
+    result = train(dataset, model="cnn", image_size=32, epochs=25, batch_size=8, learning_rate=3e-3,
+                   lr_schedule="cosine", augment=False, seed=0, verbose=0,
+                   model_kwargs={"filters": (8, 16), "hidden_units": 16})
+    validation = result.metrics["validation"]
+    chance = 1 / len(LEARNABLE)
+    assert validation["balanced_accuracy"] >= chance + 0.4, validation["confusion_matrix"]
 
 
 def _tiny_dataset():
@@ -134,7 +155,7 @@ def test_predict_wrong_channel_count_is_a_clear_error(tmp_path, synthetic_folder
         write_png(gray / f"{i}.png", np.zeros((32, 32), np.uint8))
     capsys.readouterr()
     assert main(["predict", str(run), str(gray), "--channels", "x", "--out", str(tmp_path / "p.csv")]) == 2
-    assert "none named <stem>_<channel>" in capsys.readouterr().err
+    assert "no image file here is named <stem>_<channel>" in capsys.readouterr().err
     from protkit.inference import load_run, predict_run
     from protkit.data import ImageReadError
 
