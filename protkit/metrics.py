@@ -14,10 +14,14 @@ Conventions used throughout:
   `keras.metrics.BinaryAccuracy`.
 - Zero division: precision, recall or F1 whose denominator is zero (for F1: a class
   with no true and no predicted positives) is set to `zero_division` (0 by default,
-  as scikit-learn's `zero_division=0`). Multi-label macro averages run over all K
-  columns; single-label macro averages run over the classes present in `y_true` or
-  in the predictions (scikit-learn's default), and classes absent from both show NaN
-  in the `per_class` table.
+  as scikit-learn's `zero_division=0`).
+- Macro averages (F1, precision, recall) run over the classes with support, i.e. at
+  least one true positive label in `y_true` (scikit-learn's `labels=` restricted to
+  them). Classes without support (say 23 of the 28 HPA classes on a set that carries
+  5) are listed in `classes_without_support`, never averaged in silently; their
+  `per_class` rows stay (single-label: NaN when also never predicted), and false
+  positives in them still lower the micro averages and exact-match accuracy. With no
+  class supported at all, macro averages are NaN.
 - Thresholds are tuned on validation data and then applied, frozen, to the test set.
   Tuning them on the test set inflates every reported number.
 
@@ -77,17 +81,24 @@ def _counts(y_true, y_pred):
 
 
 # --------------------------------------------------------------------------- multi-label
+def _macro(values, support):
+    """Mean of per-class values over the classes with support; NaN when none has any."""
+    supported = np.asarray(support) > 0
+    return float(np.mean(np.asarray(values)[supported])) if supported.any() else math.nan
+
+
 def _set_metrics(y_true, y_pred, zero_division):
     """Threshold-free summary metrics for boolean (N, K) matrices."""
     tp, fp, fn = _counts(y_true, y_pred)
     precision, recall, f1 = _prf(tp, fp, fn, zero_division)
     micro_p, micro_r, micro_f1 = _prf(tp.sum(), fp.sum(), fn.sum(), zero_division)
     elementwise = float(np.mean(y_true == y_pred))
+    support = tp + fn
     return {
-        "macro_f1": float(f1.mean()),
+        "macro_f1": _macro(f1, support),
         "micro_f1": float(micro_f1),
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
+        "macro_precision": _macro(precision, support),
+        "macro_recall": _macro(recall, support),
         "micro_precision": float(micro_p),
         "micro_recall": float(micro_r),
         "exact_match_accuracy": float(np.mean(np.all(y_true == y_pred, axis=1))),
@@ -109,10 +120,11 @@ def multilabel_metrics(
         zero_division: 0 or 1, the value of a precision, recall or F1 whose
             denominator is zero. With 0 (default, as scikit-learn's
             `zero_division=0`), a class with no true and no predicted positives
-            gets F1 = 0, and the macro averages still include it.
+            gets F1 = 0 in `per_class`.
 
     Returns:
-        dict with `macro_f1`, `micro_f1`, `macro_precision`, `macro_recall`,
+        dict with `macro_f1`, `macro_precision`, `macro_recall` (over the classes
+        with support), `classes_without_support` (names), `micro_f1`,
         `micro_precision`, `micro_recall`, `exact_match_accuracy` (subset
         accuracy), `elementwise_accuracy` (Hamming accuracy), `hamming_loss`,
         `macro_roc_auc` (mean over classes with both positives and negatives;
@@ -134,6 +146,7 @@ def multilabel_metrics(
             auc[k] = roc_auc_score(y_true[:, k], y_prob[:, k])
     result["macro_roc_auc"] = float(np.nanmean(auc)) if np.isfinite(auc).any() else math.nan
     result["all_negative_elementwise_accuracy"] = float(1.0 - y_true.mean())
+    result["classes_without_support"] = [name for name, n in zip(names, y_true.sum(axis=0)) if n == 0]
     result["per_class"] = pd.DataFrame(
         {
             "precision": precision,
@@ -276,7 +289,9 @@ def singlelabel_metrics(
     Returns:
         dict with `accuracy`, `balanced_accuracy` (mean recall over classes present
         in `y_true`), `macro_f1`, `macro_precision`, `macro_recall` (averaged over
-        classes present in `y_true` or predicted, as scikit-learn does),
+        the classes present in `y_true`; predictions of other classes still count
+        against precision of none and recall of the true class),
+        `classes_without_support` (names of classes absent from `y_true`),
         `confusion_matrix` (K, K, all K classes) and `per_class` (precision,
         recall, f1, support; NaN for classes neither present nor predicted).
     """
@@ -309,16 +324,18 @@ def singlelabel_metrics(
     precision, recall, f1 = _prf(tp, predicted - tp, support - tp, zero_division)
     seen = (support > 0) | (predicted > 0)
     precision, recall, f1 = (np.where(seen, v, np.nan) for v in (precision, recall, f1))
+    names = class_names_for(class_names, cm.shape[0])
     return {
         "accuracy": float(tp.sum() / cm.sum()),
         "balanced_accuracy": float(np.mean(tp[support > 0] / support[support > 0])),
-        "macro_f1": float(np.nanmean(f1)),
-        "macro_precision": float(np.nanmean(precision)),
-        "macro_recall": float(np.nanmean(recall)),
+        "macro_f1": _macro(f1, support),
+        "macro_precision": _macro(precision, support),
+        "macro_recall": _macro(recall, support),
+        "classes_without_support": [name for name, n in zip(names, support) if n == 0],
         "confusion_matrix": cm,
         "per_class": pd.DataFrame(
             {"precision": precision, "recall": recall, "f1": f1, "support": support},
-            index=pd.Index(class_names_for(class_names, cm.shape[0]), name="class"),
+            index=pd.Index(names, name="class"),
         ),
     }
 

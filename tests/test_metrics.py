@@ -24,11 +24,13 @@ def random_multilabel(seed, n=60, k=6, prevalence=0.3):
 
 def sk_multilabel(y_true, y_pred, zero_division=0):
     kw = {"zero_division": zero_division}
+    # protkit's macro averages run over the classes with support only (listed apart otherwise).
+    macro = {"average": "macro", "labels": np.flatnonzero(np.asarray(y_true).sum(axis=0)), **kw}
     return {
-        "macro_f1": skm.f1_score(y_true, y_pred, average="macro", **kw),
+        "macro_f1": skm.f1_score(y_true, y_pred, **macro),
         "micro_f1": skm.f1_score(y_true, y_pred, average="micro", **kw),
-        "macro_precision": skm.precision_score(y_true, y_pred, average="macro", **kw),
-        "macro_recall": skm.recall_score(y_true, y_pred, average="macro", **kw),
+        "macro_precision": skm.precision_score(y_true, y_pred, **macro),
+        "macro_recall": skm.recall_score(y_true, y_pred, **macro),
         "micro_precision": skm.precision_score(y_true, y_pred, average="micro", **kw),
         "micro_recall": skm.recall_score(y_true, y_pred, average="micro", **kw),
         "exact_match_accuracy": skm.accuracy_score(y_true, y_pred),
@@ -233,7 +235,8 @@ def sk_singlelabel(y_true, y_pred, k, zero_division=0):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sklearn warns about classes missing from y_true
         balanced = skm.balanced_accuracy_score(y_true, y_pred)
-    kw = {"average": "macro", "zero_division": zero_division}
+    # protkit's macro averages run over the classes present in y_true only.
+    kw = {"average": "macro", "zero_division": zero_division, "labels": np.unique(y_true)}
     return {
         "accuracy": skm.accuracy_score(y_true, y_pred),
         "balanced_accuracy": balanced,

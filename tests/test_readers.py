@@ -102,3 +102,20 @@ def test_array_fields_check_labels_and_fill_defaults():
         array_fields(np.zeros((3, 4, 4, 1)), labels=[0, 2, 1], class_names=["a", "b"])
     with pytest.raises(ValueError, match="2 channel names for 1 channels"):
         array_fields(np.zeros((3, 4, 4, 1)), channel_names=["a", "b"])
+
+
+@pytest.mark.parametrize("mode, extension, options", [
+    ("L", ".png", {}), ("LA", ".png", {}), ("P", ".png", {}), ("P", ".png", {"transparency": 0}),
+    ("RGB", ".png", {"transparency": (0, 0, 0)}), ("RGBA", ".png", {}), ("I;16", ".png", {}), ("1", ".png", {}),
+    ("L", ".jpg", {}), ("RGB", ".jpg", {}), ("CMYK", ".jpg", {}),
+])
+def test_header_facts_agree_with_the_decoded_image(tmp_path, mode, extension, options):
+    from PIL import Image
+
+    from protkit.data import check_image
+
+    path = tmp_path / f"image{extension}"
+    Image.new(mode, (7, 5)).save(path, **options)
+    image = read_image(path)
+    for info in (probe_image(path), check_image(path)):
+        assert (info.height, info.width, info.channels, info.dtype) == (*image.shape, image.dtype.name)

@@ -6,12 +6,13 @@ from protkit.data.datasets import (
     SINGLE_LABEL,
     DataError,
     Dataset,
+    PerChannelFilesError,
     channel_files_by_id,
 )
 from protkit.data.examples import notebook_dataset
 from protkit.data.inspect import format_summary, inspect_dataset
 from protkit.data.normalization import Normalizer
-from protkit.data.readers import ImageReadError, probe_image, read_channels, read_image, read_volume
+from protkit.data.readers import ImageReadError, check_image, probe_image, read_channels, read_image, read_volume
 from protkit.data.splits import (
     describe_split,
     groups_from_regex,
@@ -28,7 +29,9 @@ __all__ = [
     "Dataset",
     "ImageReadError",
     "Normalizer",
+    "PerChannelFilesError",
     "channel_files_by_id",
+    "check_image",
     "describe_split",
     "format_summary",
     "groups_from_regex",

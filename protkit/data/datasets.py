@@ -13,9 +13,10 @@ Sources:
   ``"{id:05d}.png"`` or ``"{id}_{channel}.png"``; space-separated labels become multi-hot rows.
 - `Dataset.from_arrays`: images already in memory.
 
-Problems (a missing channel file, a CSV id without a file, an unknown label...) raise
-`DataError` listing them, unless ``skip_bad=True``: then the affected items are left out and
-listed in ``dataset.skipped`` (never silently).
+Problems (a missing channel file, an empty class folder, a CSV id without a file or repeated, an
+unknown label...) raise `DataError` listing them, unless ``skip_bad=True``: then the affected
+items are left out and listed in ``dataset.skipped`` (never silently). `Dataset.verify` is the
+fast pre-check of every file before training.
 """
 
 from __future__ import annotations
@@ -29,19 +30,22 @@ import numpy as np
 import pandas as pd
 
 from protkit.data import readers
+from protkit.data.checks import verify_items
 from protkit.data.sources import (
     DataError,
+    PerChannelFilesError,
     array_fields,
     channel_files_by_id,
-    csv_fields,
     folder_fields,
     raise_unless_skipping,
     short_name_list,
 )
 from protkit.data.splits import groups_from_regex
+from protkit.data.tables import csv_fields
 from protkit.vocabulary import MULTI_LABEL, SINGLE_LABEL
 
-__all__ = ["HPA_CLASSES", "MULTI_LABEL", "SINGLE_LABEL", "DataError", "Dataset", "channel_files_by_id"]
+__all__ = ["HPA_CLASSES", "MULTI_LABEL", "SINGLE_LABEL", "DataError", "Dataset", "PerChannelFilesError",
+           "channel_files_by_id"]
 
 # Human Protein Atlas (Kaggle 2018) class names, index order of its `Target` column.
 HPA_CLASSES = (
@@ -189,7 +193,9 @@ class Dataset:
     def probe(self, max_workers=8):
         """Header facts (size, channels, dtype) of every item, as a DataFrame; no pixel decode.
 
-        Problems are not raised here: a row whose ``error`` column is set could not be read.
+        Each file's structure is checked too (`readers.check_image`), so truncated or damaged
+        files show up. Problems are not raised here: a row whose ``error`` column is set could
+        not be read.
         """
         if self.arrays is not None:
             n, height, width, channels = self.arrays.shape
@@ -200,12 +206,12 @@ class Dataset:
 
         def probe_item(paths):
             try:
-                infos = [readers.probe_image(path) for path in paths]
+                infos = [readers.check_image(path) for path in paths]
             except (readers.ImageReadError, FileNotFoundError) as error:
                 return None, None, None, None, str(error)
             sizes = {(info.height, info.width) for info in infos}
             if len(sizes) > 1:
-                return None, None, None, None, f"channel files differ in size: {sorted(sizes)}"
+                return None, None, None, None, f"{paths[0]}: channel files differ in size: {sorted(sizes)}"
             dtype = np.result_type(*[info.dtype for info in infos]).name
             return infos[0].height, infos[0].width, sum(i.channels for i in infos), dtype, None
 
@@ -215,36 +221,31 @@ class Dataset:
         table.insert(0, "id", self.ids)
         return table
 
-    def verify(self, skip_bad=False, max_workers=4):
-        """Decode every item once. Returns self, or a copy without unreadable items.
+    def verify(self, skip_bad=False, image_size=None, decode=False, max_workers=None):
+        """The pre-check before training: every item's files, channel count and size, fast.
+
+        Reads each file's header and checks its structure (PNG checksums, JPEG end marker, TIFF
+        data extents) without decoding pixels (``decode=True`` decodes every item as well), and
+        compares channel counts (to ``channel_names`` when known, else to most items) and, when
+        ``image_size`` is None, sizes (to most items), as the pipeline will.
+
+        Args:
+            skip_bad: leave bad items out (listed in the copy's ``skipped``) instead of raising.
+            image_size: the size items will be resized to, or None (no resizing: sizes must agree).
+            decode: also decode every item.
+            max_workers: threads for reading headers.
+
+        Returns:
+            self when every item passes, else (with ``skip_bad``) a copy without the bad items.
 
         Raises:
-            DataError: listing every unreadable item, unless ``skip_bad=True``; then the copy's
-            ``skipped`` lists them.
+            DataError: listing every bad item (file and reason), unless ``skip_bad=True``.
         """
-        if self.arrays is not None:
-            bad = [i for i in range(len(self)) if not np.isfinite(self.arrays[i]).any()]
-            problems = [(self.ids[i], "no finite pixel value") for i in bad]
-        else:
-            def check(index):
-                try:
-                    image = self.read(index)
-                except (readers.ImageReadError, FileNotFoundError) as error:
-                    return index, str(error)
-                if self.channel_names is not None and image.shape[-1] != len(self.channel_names):
-                    return index, (f"expected {len(self.channel_names)} channels "
-                                   f"({', '.join(self.channel_names)}), the files hold {image.shape[-1]}")
-                return index, None
-
-            with ThreadPoolExecutor(max_workers) as pool:
-                results = list(pool.map(check, range(len(self))))
-            bad = [index for index, error in results if error]
-            problems = [(self.items[index][0], error) for index, error in results if error]
+        bad, problems = verify_items(self, image_size=image_size, decode=decode, max_workers=max_workers)
         raise_unless_skipping(problems, skip_bad, "the images")
         if not bad:
             return self
-        keep = np.setdiff1d(np.arange(len(self)), bad)
-        clean = self.subset(keep)
+        clean = self.subset(np.setdiff1d(np.arange(len(self)), bad))
         clean.skipped = list(self.skipped) + problems
         return clean
 
@@ -325,7 +326,8 @@ class Dataset:
                                   ids=ids, groups=groups, synthetic=synthetic))
 
     @classmethod
-    def from_folder(cls, root, channels=None, class_names=None, skip_bad=False, allow_empty=False):
+    def from_folder(cls, root, channels=None, class_names=None, skip_bad=False, allow_empty=False,
+                    detect_channels=True):
         """A dataset from a folder: one subfolder per class, or a flat folder of unlabelled images.
 
         Args:
@@ -337,16 +339,22 @@ class Dataset:
                 channels in this order (e.g. ``["Ch3", "Ch4", "Ch6"]`` for imaging flow
                 cytometry exports). Files of other channels are ignored and counted.
             class_names: optional class order (must match the subfolder names); default sorted.
-            skip_bad: leave out (and list in ``skipped``) items with a missing channel file
-                instead of raising `DataError`.
+            skip_bad: leave out (and list in ``skipped``) items with a missing channel file and
+                class folders without images, instead of raising `DataError`.
             allow_empty: return an empty dataset instead of raising (used by `inspect`).
+            detect_channels: without ``channels``, refuse files that follow the per-channel
+                pattern (most stems share one set of ``_<suffix>`` endings, e.g. ``_Ch3``,
+                ``_Ch4``, ``_Ch6``), raising `PerChannelFilesError`. False reads every file as
+                its own item on purpose.
 
         Raises:
             FileNotFoundError: if ``root`` does not exist.
-            DataError: empty folder, a channel that no file carries, missing channel files...
+            PerChannelFilesError: per-channel files read without ``channels``.
+            DataError: empty folder or class folder, a channel that no file carries, missing
+                channel files...
         """
         return cls(**folder_fields(root, channels=channels, class_names=class_names, skip_bad=skip_bad,
-                                   allow_empty=allow_empty))
+                                   allow_empty=allow_empty, detect_channels=detect_channels))
 
     @classmethod
     def from_csv(
@@ -376,9 +384,10 @@ class Dataset:
                 per channel, with ``channels``).
             channels: channel names substituted for ``{channel}`` (e.g. HPA
                 ``["red", "green", "blue", "yellow"]``).
-            class_names: class names in index order. Labels in the CSV may be names or integer
-                indices into this list. Default: integer labels 0..max become "0".."max"; named
-                labels are sorted.
+            class_names: class names in index order; all are kept, even those no row carries.
+                Labels in the CSV are names, or integer indices into this list when no class
+                name is itself a number. Default: the labels present, numeric ids in numeric
+                order ("0", "2", "21"), other names sorted.
             multi_label: True: labels are split on ``label_separator`` into multi-hot rows.
                 None: auto (multi-label when any cell holds more than one label).
             label_separator: default: whitespace (HPA's ``"0 5 25"``).

@@ -16,8 +16,14 @@ _SHOWN = 10
 def inspect_dataset(dataset, sample_items=64, seed=0):
     """Summarize a `Dataset` as a JSON-friendly dict.
 
-    Reads every item's header (size, channels, dtype) and decodes a random sample of items for
-    per-channel value ranges (so a 16-bit set shows values above 255).
+    Reads every item's header (size, channels, dtype) and checks each file's structure, then
+    decodes a random sample of items for per-channel value ranges (so a 16-bit set shows values
+    above 255).
+
+    ``problems`` lists what would stop or mislead training (unreadable or truncated files,
+    skipped items, empty class folders, mixed sizes or channel counts) and ``problem_count``
+    counts it: a caller can exit non-zero when it is above 0. ``notes`` lists what protkit
+    handles but a user should know (NaN pixels, constant channels).
 
     Args:
         dataset: the `protkit.data.Dataset`.
@@ -35,6 +41,8 @@ def inspect_dataset(dataset, sample_items=64, seed=0):
         "value_range": {},
         "groups": None,
         "problems": [],
+        "problem_count": 0,
+        "notes": [],
         "skipped": len(dataset.skipped),
         "ignored_files": dict(dataset.ignored),
     }
@@ -52,6 +60,7 @@ def inspect_dataset(dataset, sample_items=64, seed=0):
         summary["groups"] = {"count": int(len(unique)), "largest": int(counts.max()), "smallest": int(counts.min())}
     summary["problems"] = [f"{where}: {why}" for where, why in dataset.skipped]
     if len(dataset) == 0:
+        summary["problem_count"] = len(summary["problems"])
         return summary
 
     table = dataset.probe()
@@ -64,9 +73,16 @@ def inspect_dataset(dataset, sample_items=64, seed=0):
     if summary["channels"] is None and len(ok):
         channels = int(ok["channels"].mode()[0])
         summary["channels"] = [f"ch{i}" for i in range(channels)]
-    if len(sizes) > 1:
+    heights_widths = ok.groupby(["height", "width"]).size()
+    if len(heights_widths) > 1:
         summary["problems"].append(
-            f"mixed image sizes ({len(sizes)} different): pass --image-size to resize every item")
+            f"mixed image sizes ({len(heights_widths)} different): pass --image-size / image_size= to resize "
+            f"every item")
+    channel_counts = ok["channels"].value_counts()
+    if len(channel_counts) > 1:
+        summary["problems"].append(
+            "mixed channel counts: " + ", ".join(f"{int(n)} item(s) with {int(c)}" for c, n in channel_counts.items())
+            + "; every item needs the same channels")
 
     rng = np.random.default_rng(seed)
     readable = ok.index.to_numpy()
@@ -91,9 +107,10 @@ def inspect_dataset(dataset, sample_items=64, seed=0):
         summary["value_range"] = {str(n): [float(a), float(b)] for n, a, b in zip(names, low, high)}
         summary["value_range_sample"] = int(len(chosen))
     if nonfinite:
-        summary["problems"].append(f"{nonfinite} sampled item(s) hold NaN/inf pixels (normalization maps them to 0)")
+        summary["notes"].append(f"{nonfinite} sampled item(s) hold NaN/inf pixels (normalization maps them to 0)")
     if constant:
-        summary["problems"].append(f"{constant} sampled item(s) have a constant channel (normalized to 0)")
+        summary["notes"].append(f"{constant} sampled item(s) have a constant channel (normalized to 0)")
+    summary["problem_count"] = len(summary["problems"])
     return summary
 
 
@@ -127,8 +144,11 @@ def format_summary(summary):
     if summary["ignored_files"]:
         lines.append("ignored files: " + ", ".join(f"{v} {k}" for k, v in summary["ignored_files"].items()))
     problems = summary["problems"]
+    for note in summary.get("notes", []):
+        lines.append(f"note:     {note}")
     if summary["skipped"]:
-        lines.append(f"left out: {summary['skipped']} item(s) with problems (listed below; not in the counts above)")
+        lines.append(f"left out: {summary['skipped']} item(s) or folder(s) with problems (listed below; not in the "
+                     f"counts above)")
     lines.append(f"problems: {len(problems) if problems else 'none found'}")
     kinds = problem_kinds(problems)
     if len(problems) > _SHOWN and len(kinds) < len(problems):

@@ -80,7 +80,7 @@ class ItemLoader:
             raise readers.ImageReadError(
                 self.where(index),
                 f"expected size {self.image_size[0]}x{self.image_size[1]} like the first item, got "
-                f"{raw.shape[0]}x{raw.shape[1]}; pass image_size to resize every item")
+                f"{raw.shape[0]}x{raw.shape[1]}; pass --image-size / image_size= to resize every item")
         return raw
 
     def __call__(self, index):

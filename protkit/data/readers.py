@@ -11,12 +11,14 @@ decoded raise `ImageReadError`, which names the file and says what was expected.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
+
+from protkit.data import formats
+from protkit.data.formats import ImageInfo, ImageReadError  # noqa: F401 (public here)
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -24,26 +26,6 @@ TIFF_EXTENSIONS = (".tif", ".tiff")
 # A stack whose first axis is at most this long (and shorter than the last) is read as
 # channels-first (CHW). Microscopy images rarely carry more channels than this.
 MAX_CHANNELS_FIRST = 8
-
-
-class ImageReadError(ValueError):
-    """A file could not be read as the image protkit expected. The message names the file."""
-
-    def __init__(self, path, reason):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """Header facts of one image file, read without decoding the pixels."""
-
-    path: str
-    height: int
-    width: int
-    channels: int
-    dtype: str
 
 
 def is_image_file(path):
@@ -99,18 +81,73 @@ def _describe_decode_failure(path):
             image.load()
     except UnidentifiedImageError:
         return "not a readable image (unknown or corrupt format)"
-    except (OSError, SyntaxError) as error:
+    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError... for broken files
         return f"corrupt or truncated image ({error})"
     return "could not be decoded"
+
+
+def _read_tiff(path, decode=True):
+    """Header facts of a TIFF after checking that every page's pixel data lies inside the file;
+    with ``decode`` also the pixels. Returns (shape, dtype name, array or None)."""
+    size = os.path.getsize(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, dtype = tuple(series.shape), np.dtype(series.dtype)
+            if not shape or 0 in shape:
+                raise ImageReadError(path, f"corrupt TIFF: the image has no pixels (shape {shape})")
+            formats.check_value_count(path, shape)
+            _hwc_layout(shape, path)
+            for number, page in enumerate(tif.pages, start=1):
+                formats.check_tiff_page(path, page, number, size)
+            array = np.asarray(tif.asarray()) if decode else None
+            if array is not None and array.shape != shape:
+                raise ImageReadError(path, f"corrupt TIFF: the header says shape {shape}, the pixel data "
+                                           f"decodes to {array.shape}")
+    except ImageReadError:
+        raise
+    except Exception as error:  # tifffile raises many types (and MemoryError) for broken files
+        raise ImageReadError(path, f"corrupt or truncated TIFF ({type(error).__name__}: {error})") from error
+    if dtype == bool:
+        dtype = np.dtype(np.uint8)
+        array = None if array is None else array.astype(np.uint8)
+    return shape, dtype.name, array
+
+
+def _header(path, data, check):
+    """(height, width, channels, dtype) of PNG/JPEG bytes, or of a TIFF (read from ``path``)."""
+    kind = formats.image_kind(data)
+    if kind == "png":
+        return formats.png_header(path, data, check)
+    if kind == "jpeg":
+        return formats.jpeg_header(path, data, check)
+    if kind == "tiff":
+        shape, dtype, _ = _read_tiff(path, decode=False)
+        return (*_hwc_shape(shape, path), dtype)
+    raise ImageReadError(path, "not a readable image (unknown or corrupt format: the first bytes are no PNG, "
+                               "JPEG or TIFF signature)")
+
+
+def _file_bytes(path):
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: image file not found")
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if not data:
+        raise ImageReadError(path, "the file is empty (0 bytes)")
+    return path, data
 
 
 def read_image(path):
     """Read one image file as a ``(height, width, channels)`` array in its own dtype.
 
     Colour PNG/JPEG files are returned in RGB order (OpenCV decodes BGR; protkit flips it).
+    The file's structure is checked first (PNG chunk checksums, the JPEG end marker, TIFF data
+    extents), so a damaged or truncated file is an error rather than a partly grey image.
 
     Args:
-        path: path to a PNG, JPEG or TIFF file.
+        path: path to a PNG, JPEG or TIFF file (the content decides, not the extension).
 
     Returns:
         np.ndarray of shape (H, W, C), dtype as stored (uint8, uint16, float32, ...).
@@ -124,20 +161,17 @@ def read_image(path):
     >>> image.shape, image.dtype                # doctest: +SKIP
     ((78, 78, 1), dtype('uint8'))
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: image file not found")
-    if os.path.getsize(path) == 0:
-        raise ImageReadError(path, "the file is empty (0 bytes)")
-    if _is_tiff(path):
-        try:
-            array = tifffile.imread(path)
-        except Exception as error:  # tifffile raises many types for broken files
-            raise ImageReadError(path, f"corrupt or truncated TIFF ({error})") from error
-        if array.dtype == bool:
-            array = array.astype(np.uint8)
-        return _to_hwc(np.asarray(array), path)
-    array = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if _is_tiff(path) and os.path.isfile(path) and os.path.getsize(path):
+        path = os.fspath(path)
+        return _to_hwc(_read_tiff(path)[2], path)
+    path, data = _file_bytes(path)
+    if formats.image_kind(data) == "tiff":
+        return _to_hwc(_read_tiff(path)[2], path)
+    _header(path, data, check=True)
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:
+        raise ImageReadError(path, f"could not be decoded ({str(error).strip().splitlines()[-1]})") from None
     if array is None:
         raise ImageReadError(path, _describe_decode_failure(path))
     if array.ndim == 3 and array.shape[-1] in (3, 4):
@@ -200,32 +234,38 @@ def read_volume(path):
 def probe_image(path):
     """Read an image's size, channel count and dtype from its header (no pixel decode).
 
+    The channel count is the one `read_image` returns (OpenCV gives gray+alpha PNGs 4 channels).
+
     Raises:
+        FileNotFoundError: if the file does not exist.
         ImageReadError: if the header cannot be read.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: image file not found")
-    if _is_tiff(path):
-        try:
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                shape, dtype = tuple(series.shape), np.dtype(series.dtype).name
-        except Exception as error:
-            raise ImageReadError(path, f"corrupt TIFF header ({error})") from error
-        height, width, channels = _hwc_shape(shape, path)
-        return ImageInfo(path, height, width, channels, dtype)
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            mode = image.mode
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ImageReadError(path, f"not a readable image ({error})") from error
-    channels = {"1": 1, "L": 1, "P": 3, "LA": 2, "RGB": 3, "RGBA": 4, "CMYK": 4}.get(mode, 1)
-    dtype = "uint16" if mode.startswith("I;16") or mode == "I" else "uint8"
-    if mode == "F":
-        dtype = "float32"
-    return ImageInfo(path, int(height), int(width), channels, dtype)
+    return _info(path, check=False)
+
+
+def check_image(path):
+    """`probe_image` plus a check of the file's structure, still without decoding pixels.
+
+    PNG: every chunk lies inside the file, its CRC matches, IEND ends it (catches truncation
+    and flipped bits). JPEG: the end-of-image marker follows the last scan (catches truncation).
+    TIFF: every page's pixel data lies inside the file and uncompressed strips hold the declared
+    size. What this cannot see: damaged compressed data whose container is intact (decode with
+    `read_image` for that).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ImageReadError: naming the file and what is wrong.
+    """
+    return _info(path, check=True)
+
+
+def _info(path, check):
+    if _is_tiff(path) and os.path.isfile(path) and os.path.getsize(path):
+        path = os.fspath(path)
+        shape, dtype, _ = _read_tiff(path, decode=False)
+        return ImageInfo(path, *_hwc_shape(shape, path), dtype)
+    path, data = _file_bytes(path)
+    return ImageInfo(path, *_header(path, data, check))
 
 
 def dtype_max(dtype):

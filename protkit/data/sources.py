@@ -11,10 +11,8 @@ from __future__ import annotations
 import collections
 import os
 import re
-import string
 
 import numpy as np
-import pandas as pd
 
 from protkit.data import readers
 
@@ -33,6 +31,63 @@ class DataError(ValueError):
         super().__init__(message)
 
 
+class PerChannelFilesError(DataError):
+    """A folder read without channels holds one file per channel of each cell.
+
+    Attributes:
+        folder: the folder read.
+        channels: the detected channel suffixes, in natural order (e.g. ``["Ch3", "Ch4", "Ch6"]``).
+        cells: how many stems carry exactly these suffixes.
+        example: one file name of the pattern.
+    """
+
+    def __init__(self, folder, channels, cells, example):
+        self.folder, self.channels, self.cells, self.example = str(folder), list(channels), cells, example
+        endings = ", ".join(f"_{c}" for c in self.channels)
+        super().__init__(
+            f"{self.folder}: the file names look like one file per channel ({cells} cells each have files "
+            f"ending {endings}, e.g. {example}); read without channels, every channel file would become an "
+            f"item of its own. Name the channels in the order you want them: --channels {','.join(self.channels)} "
+            f"(command line) or channels={self.channels!r} (Python). To read every file as its own item "
+            f"anyway, pass detect_channels=False.")
+
+
+def _natural_key(text):
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def detect_channel_suffixes(file_names, max_channels=8, min_share=0.8):
+    """The channel suffixes when ``file_names`` follow ``<cell>_<channel>.<ext>``, else None.
+
+    The pattern is taken as found when one set of 2 to ``max_channels`` ``_<suffix>`` endings is
+    shared by at least two stems, each carrying exactly that set, and those files make up at
+    least ``min_share`` of all files. Plain numbered names (``cell_001.png``...), one shared
+    ending (``_crop``) and one file per id (an HPA download with one colour per id) do not.
+
+    Args:
+        file_names: ``(folder, file name)`` pairs (stems are compared within their folder).
+
+    Returns:
+        (suffixes in natural order, number of stems with them, an example file name) or None.
+    """
+    by_stem = collections.defaultdict(set)
+    total = 0
+    example = {}
+    for folder, name in file_names:
+        total += 1
+        base, sep, suffix = os.path.splitext(name)[0].rpartition("_")
+        if sep and base and suffix:
+            by_stem[(folder, base)].add(suffix)
+            example.setdefault(suffix, name)
+    if not by_stem:
+        return None
+    common, cells = collections.Counter(frozenset(s) for s in by_stem.values()).most_common(1)[0]
+    if not 2 <= len(common) <= max_channels or cells < 2 or cells * len(common) < min_share * total:
+        return None
+    suffixes = sorted(common, key=_natural_key)
+    return suffixes, cells, example[suffixes[0]]
+
+
 def raise_unless_skipping(problems, skip_bad, what):
     """Raise `DataError` listing ``problems`` (``(where, why)`` pairs) unless ``skip_bad`` is set.
 
@@ -47,7 +102,7 @@ def raise_unless_skipping(problems, skip_bad, what):
         )
 
 
-def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_empty=False):
+def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_empty=False, detect_channels=True):
     """The `Dataset` fields for a folder; see `Dataset.from_folder`."""
 
     root = os.fspath(root)
@@ -57,32 +112,51 @@ def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_e
     subfolders = [e for e in entries if os.path.isdir(os.path.join(root, e)) and not e.startswith(".")]
     loose_images = [e for e in entries if readers.is_image_file(e) and os.path.isfile(os.path.join(root, e))]
     ignored = collections.Counter()
-    class_folders = [d for d in subfolders if any(readers.is_image_file(f) for f in os.listdir(os.path.join(root, d)))]
+    listing = {d: sorted(os.listdir(os.path.join(root, d))) for d in subfolders}
+    class_folders = [d for d in subfolders if any(readers.is_image_file(f) for f in listing[d])]
     if class_folders and loose_images:
         raise DataError(
             f"{root}: holds both images ({len(loose_images)}) and class subfolders "
             f"({', '.join(class_folders[:5])}); expected one or the other"
         )
     labelled = bool(class_folders)
+    problems = []
+    if labelled:
+        for name in subfolders:
+            if name not in class_folders:
+                others = f" ({len(listing[name])} other entries)" if listing[name] else ""
+                problems.append((os.path.join(root, name), f"class folder holds no image files{others}; expected "
+                                                           f"{', '.join(readers.IMAGE_EXTENSIONS)} files"))
+    elif subfolders and loose_images:
+        ignored["subfolder without image files"] += len(subfolders)
     if class_names is not None:
         if not labelled:
-            raise DataError(f"{root}: class_names given but the folder has no class subfolders")
+            raise DataError(f"{root}: no class subfolders with images, but class names are set "
+                            f"({short_name_list(class_names)}); labelled data needs one subfolder per class")
         unknown = sorted(set(class_folders) - set(class_names))
         if unknown:
-            raise DataError(f"{root}: subfolders {unknown} are not among class_names {list(class_names)}")
+            raise DataError(f"{root}: subfolders {unknown} are not among the class names "
+                            f"{short_name_list(class_names)}")
         class_names = list(class_names)
     else:
         class_names = class_folders
     folders = [(name, os.path.join(root, name)) for name in class_names] if labelled else [(None, root)]
-
-    items, labels, ids, problems = [], [], [], []
-    found_channels = collections.Counter()
-    for class_index, (class_name, folder) in enumerate(folders):
-        files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-        images = [f for f in files if readers.is_image_file(f)]
+    images_of = {}
+    for class_name, folder in folders:
+        files = listing.get(class_name, []) if labelled else entries
+        images_of[folder] = [f for f in files if readers.is_image_file(f) and os.path.isfile(os.path.join(folder, f))]
         others = [f for f in files if not readers.is_image_file(f) and os.path.isfile(os.path.join(folder, f))]
         if others:
             ignored["not an image file (by extension)"] += len(others)
+    if channels is None and detect_channels:
+        found = detect_channel_suffixes((folder, name) for folder, names in images_of.items() for name in names)
+        if found:
+            raise PerChannelFilesError(root, *found)
+
+    items, labels, ids = [], [], []
+    found_channels = collections.Counter()
+    for class_index, (class_name, folder) in enumerate(folders):
+        images = images_of[folder]
         if channels is None:
             for name in images:
                 items.append((os.path.join(folder, name),))
@@ -103,16 +177,17 @@ def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_e
             ids.append(stem if not labelled else f"{class_name}/{stem}")
             labels.append(class_index)
 
+    if channels is not None and any(images_of.values()) and not found_channels:
+        raise DataError(f"{root}: the channels {', '.join(channels)} are set (--channels / channels=), but no "
+                        f"image file here is named <stem>_<channel>.<ext>; each file holds one whole item, so "
+                        f"this data is read without channels")
     if channels is not None:
         absent = [c for c in channels if not found_channels[c]]
-        if absent and (items or problems or found_channels):
+        if absent and (items or found_channels):
             raise DataError(
                 f"{root}: channel(s) {absent} not present in any file name; channels found: "
                 f"{sorted(found_channels) or 'none'} (files must be named <stem>_<channel>.<ext>)"
             )
-    if channels is not None and not items and not problems and (loose_images or labelled):
-        raise DataError(f"{root}: image files found, but none named <stem>_<channel>.<ext> for the channels "
-                        f"{list(channels)}; leave out --channels for one file per item")
     raise_unless_skipping(problems, skip_bad, root)
     if not items and not allow_empty:
         raise DataError(f"{root}: no images found (looked for {', '.join(readers.IMAGE_EXTENSIONS)}"
@@ -126,74 +201,6 @@ def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_e
         skipped=problems,
         ignored=dict(ignored),
         source={"kind": "folder", "root": os.path.abspath(root), "channels": channels},
-    )
-
-
-def csv_fields(csv_path, image_dir=None, id_column="Id", label_column="Target", pattern="{id}.png", channels=None,
-               class_names=None, multi_label=None, label_separator=None, group_column=None, skip_bad=False,
-               allow_empty=False):
-    """The `Dataset` fields for a label table plus a file-name pattern; see `Dataset.from_csv`."""
-
-    csv_path = os.fspath(csv_path)
-    if not os.path.isfile(csv_path):
-        raise FileNotFoundError(f"{csv_path}: label file not found")
-    image_dir = os.fspath(image_dir) if image_dir is not None else os.path.dirname(os.path.abspath(csv_path))
-    if not os.path.isdir(image_dir):
-        raise FileNotFoundError(f"{image_dir}: image folder not found")
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    needed = [c for c in (id_column, label_column, group_column) if c is not None]
-    absent = [c for c in needed if c not in table.columns]
-    if absent:
-        raise DataError(f"{csv_path}: column(s) {absent} not found; columns are {list(table.columns)}")
-    fields = {name for _, name, _, _ in string.Formatter().parse(pattern) if name}
-    if "id" not in fields:
-        raise ValueError(f"pattern must contain {{id}}. Received: pattern={pattern!r}")
-    if ("channel" in fields) != (channels is not None):
-        raise ValueError(
-            f"use {{channel}} in the pattern exactly when channels are given. "
-            f"Received: pattern={pattern!r}, channels={channels}"
-        )
-
-    labels, class_names, label_problems = _parse_label_column(
-        table, label_column, class_names, multi_label, label_separator)
-    ids = table[id_column].str.strip().tolist()
-    existing = set(os.listdir(image_dir))
-    items, keep = [], []
-    problems = [(f"{csv_path} row {row + 2}", why) for row, why in label_problems]
-    bad_rows = {row for row, _ in label_problems}
-    channel_list = list(channels) if channels is not None else [None]
-    for row, item_id in enumerate(ids):
-        if row in bad_rows:
-            continue
-        names = [_format_pattern(pattern, item_id, channel, csv_path) for channel in channel_list]
-        missing = [name for name in names if name not in existing and not os.path.isfile(os.path.join(image_dir, name))]
-        if missing:
-            why = f"file for id {item_id!r} (CSV row {row + 2}) not found"
-            if len(names) > 1:
-                absent = [c for c, name in zip(channel_list, names) if name in missing]
-                why = (f"{len(missing)} of {len(names)} channel files for id {item_id!r} (CSV row {row + 2}) "
-                       f"not found: {', '.join(absent)}")
-            problems.append((os.path.join(image_dir, missing[0]), why))
-            continue
-        items.append(tuple(os.path.join(image_dir, name) for name in names))
-        keep.append(row)
-    problems.sort(key=lambda p: p[0])
-    raise_unless_skipping(problems, skip_bad, csv_path)
-    if not items and not allow_empty:
-        raise DataError(f"{csv_path}: no item has its image file(s) in {image_dir}", problems)
-    keep = np.asarray(keep, dtype=np.int64)
-    return dict(
-        items=items,
-        labels=None if labels is None else labels[keep],
-        class_names=class_names,
-        channel_names=list(channels) if channels is not None else None,
-        ids=[ids[i] for i in keep],
-        groups=None if group_column is None else table[group_column].to_numpy()[keep],
-        skipped=problems,
-        source={"kind": "csv", "csv": os.path.abspath(csv_path), "image_dir": os.path.abspath(image_dir),
-                "id_column": id_column, "label_column": label_column, "pattern": pattern,
-                "channels": channels, "rows": len(table),
-                "rows_per_class": None if labels is None else _counts(labels, class_names)},
     )
 
 
@@ -277,78 +284,6 @@ def channel_files_by_id(folder, channels):
     names = [f for f in sorted(os.listdir(folder)) if readers.is_image_file(f)]
     grouped, _, _ = _group_channel_files(names, channels)
     return {stem: {c: os.path.join(folder, f) for c, f in by.items()} for stem, by in grouped.items()}
-
-
-def _format_pattern(pattern, item_id, channel, csv_path):
-    values = {"id": item_id}
-    if channel is not None:
-        values["channel"] = channel
-    try:
-        return pattern.format(**values)
-    except (ValueError, TypeError):
-        pass
-    try:
-        values["id"] = int(item_id)
-    except ValueError:
-        raise DataError(f"{csv_path}: id {item_id!r} cannot fill the pattern {pattern!r} "
-                        f"(the pattern expects a number)") from None
-    return pattern.format(**values)
-
-
-def _parse_label_column(table, label_column, class_names, multi_label, separator):
-    """Parse labels into class indices or multi-hot rows.
-
-    Returns (labels or None, class_names, problems) with problems as (row index, why).
-    """
-    if label_column is None:
-        return None, list(class_names or []), []
-    cells = table[label_column].astype(str).str.strip().tolist()
-    tokens = [cell.split(separator) if cell else [] for cell in cells]
-    if multi_label is None:
-        multi_label = any(len(t) > 1 for t in tokens)
-    if not multi_label:
-        tokens = [[cell] if cell else [] for cell in cells]
-    all_tokens = sorted({tok for row in tokens for tok in row})
-    numeric = bool(all_tokens) and all(re.fullmatch(r"\d+", tok) for tok in all_tokens)
-    if class_names is None:
-        if numeric:
-            class_names = [str(i) for i in range(max(int(t) for t in all_tokens) + 1)]
-        else:
-            class_names = all_tokens
-    class_names = list(class_names)
-    index_of = {name: i for i, name in enumerate(class_names)}
-
-    def to_index(tok):
-        if tok in index_of:
-            return index_of[tok]
-        if numeric and int(tok) < len(class_names):
-            return int(tok)
-        return None
-
-    problems = []
-    if multi_label:
-        labels = np.zeros((len(cells), len(class_names)), dtype=np.int8)
-    else:
-        labels = np.zeros(len(cells), dtype=np.int64)
-    for row, row_tokens in enumerate(tokens):
-        if not row_tokens and not multi_label:
-            problems.append((row, "empty label"))
-            continue
-        for tok in row_tokens:
-            index = to_index(tok)
-            if index is None:
-                problems.append((row, f"unknown label {tok!r}; known: {short_name_list(class_names)}"))
-                break
-            if multi_label:
-                labels[row, index] = 1
-            else:
-                labels[row] = index
-    return labels, class_names, problems
-
-
-def _counts(labels, class_names):
-    counts = labels.sum(axis=0) if labels.ndim == 2 else np.bincount(labels, minlength=len(class_names))
-    return {name: int(count) for name, count in zip(class_names, counts)}
 
 
 def short_name_list(names, limit=12):
