@@ -125,12 +125,13 @@ def _cmd_inspect(args):
     summary = inspect_dataset(dataset, sample_items=args.sample)
     if args.json:
         print(json.dumps(summary, indent=2))
-        return 0
+        return 1 if summary["problem_count"] and not asked_to_skip else 0
     print(format_summary(summary))
     if dataset.skipped and not asked_to_skip:
         print(f"note: training on this data would stop at these {len(dataset.skipped)} item(s); "
               f"fix them or pass --skip-bad to leave them out (counted)")
-    return 0
+    # A script can tell that problems were found; with --skip-bad they are the counted skips asked for.
+    return 1 if summary["problem_count"] and not asked_to_skip else 0
 
 
 def _apply_run_defaults(args, config):
@@ -153,10 +154,8 @@ def _cmd_train(args):
 
     strategy = get_strategy(args.strategy)  # before any other TensorFlow work (multi-worker needs that)
     dataset = dataset_from_args(args)
-    if args.skip_bad:
-        dataset = dataset.verify(skip_bad=True)
-        if dataset.skipped:
-            print(f"left out {len(dataset.skipped)} item(s) with problems (--skip-bad)")
+    if dataset.skipped:
+        print(f"left out {len(dataset.skipped)} item(s) with problems (--skip-bad)")
     print(dataset)
     result = train(
         dataset, model=args.model, preset=args.preset, out=args.out, image_size=args.image_size,
@@ -164,7 +163,9 @@ def _cmd_train(args):
         normalization=args.normalization, augment=not args.no_augment, class_weight=args.class_weight,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, early_stopping=args.early_stopping,
         lr_schedule=args.lr_schedule, seed=args.seed, deterministic=args.deterministic, overwrite=args.overwrite,
-        strategy=strategy, verbose=_keras_verbosity(args), tta=args.tta)
+        strategy=strategy, verbose=_keras_verbosity(args), tta=args.tta, skip_bad=args.skip_bad)
+    if result.config["skipped"]:
+        print(f"the pre-check left out {len(result.config['skipped'])} more item(s) with problems (--skip-bad)")
     print(_format_metrics(result.metrics))
     if "test" not in result.metrics:
         print("(validation figures: the validation part also chose the best epoch and thresholds; hold out "
@@ -286,6 +287,8 @@ def _add_inspect(commands):
     inspect = _command(datasets_commands, "inspect", "items, classes, per-class counts, channels, dtypes, sizes, "
                                                      "problems")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+    inspect.epilog = (inspect.epilog or "") + ("\nExit status: 0 when no problem is found, 1 when there are problems "
+                                               "(0 with --skip-bad, where they are the skips asked for), 2 on errors.\n")
     inspect.add_argument("--sample", type=int, default=64, help="items decoded for value ranges (default: 64)")
     inspect.set_defaults(func=_cmd_inspect)
 

@@ -60,7 +60,7 @@ def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=N
           learning_rate=None, loss="auto", normalization="percentile", augment=True, class_weight=None,
           val_fraction=0.2, test_fraction=0.0, early_stopping=None, seed=0, overwrite=False, verbose="auto",
           model_kwargs=None, lr_schedule=None, callbacks=None, deterministic=False, strategy=None, optimizer=None,
-          tta="none"):
+          tta="none", skip_bad=False):
     """Train a classifier on ``dataset`` and (with ``out``) write a complete run folder.
 
     Args:
@@ -99,6 +99,10 @@ def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=N
             images) or "dihedral" (8 rotations and mirror images; square images). The final
             validation / test figures and thresholds use it, and the run records it, so
             `evaluate` and `predict` repeat it. Per-epoch validation stays on single views.
+        skip_bad: the pre-check (`Dataset.verify`: every file's header and structure, channel
+            counts) runs before anything is written; a bad item stops training with an error
+            naming the file, or with ``skip_bad`` is left out, counted and listed in the run's
+            ``config.json`` (``skipped``).
 
     Returns:
         `protkit.results.TrainResult`.
@@ -111,6 +115,8 @@ def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=N
         model_kwargs=model_kwargs, tta=tta).check_dataset(dataset)
     # A multi-worker strategy must exist before TensorFlow does any other work.
     strategy = None if strategy is None else distribute.get_strategy(strategy)
+    before = len(dataset.skipped)
+    dataset = dataset.verify(skip_bad=skip_bad, image_size=config.image_size)  # before anything is written
     channel_names = _channel_names(dataset)
     split = split_items(dataset, config)
     folder, backup_dir = open_run_folder(out, config.identity(dataset, channel_names), overwrite, strategy)
@@ -122,7 +128,9 @@ def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=N
     feeds = make_feeds(dataset, split, config, strategy)
     network = build_and_compile(config, dataset, len(channel_names), len(split["train"]), strategy)
     validation, fit_callbacks = make_callbacks(config, dataset, split, feeds, folder, backup_dir)
-    settings = dict(folder.identity if folder is not None else config.identity(dataset, channel_names))
+    settings = dict(folder.identity if folder is not None else config.identity(dataset, channel_names),
+                    skipped=[": ".join(map(str, problem)) if isinstance(problem, tuple) else str(problem)
+                             for problem in dataset.skipped[before:]])
     if strategy is not None:
         settings["strategy"] = distribute.describe(strategy)
     if folder is not None:

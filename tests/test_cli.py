@@ -26,7 +26,7 @@ def test_inspect_reports_problems_instead_of_crashing(capsys, tmp_path):
     (tmp_path / "a" / "broken.png").write_bytes(b"xx")
     code, out, _ = run(capsys, "datasets", "inspect", tmp_path, "--json")
     summary = json.loads(out)
-    assert code == 0 and summary["items"] == 3
+    assert code == 1 and summary["items"] == 3  # problems found: a non-zero exit a script can test
     assert any("broken.png" in p for p in summary["problems"])
     assert any("mixed image sizes" in p for p in summary["problems"])
 
@@ -70,7 +70,7 @@ def test_inspect_hpa_counts_rows_and_explains_missing_channels(capsys):
     assert "30872  N of N channel files" in out  # ids with no file at all
     code, out, _ = run(capsys, "datasets", "inspect", HPA / "train_sample", "--labels", HPA / "train.csv",
                        "--channels", "red,green,blue,yellow")
-    assert code == 0 and "training on this data would stop at these 31072 item(s)" in out
+    assert code == 1 and "training on this data would stop at these 31072 item(s)" in out
 
 
 def test_group_by_spec_errors(capsys, class_folder):
