@@ -55,6 +55,9 @@ def add_data_options(parser):
     group.add_argument("--group-by", metavar="SPEC",
                        help='groups for leakage-free splits: "column:NAME" (CSV column) or "regex:PATTERN" '
                             '(first capture group of the file name, e.g. "regex:^(CP\\d+)_")')
+    group.add_argument("--one-file-per-item", action="store_true",
+                       help="read every image file as an item of its own even where the names look like one file "
+                            "per channel (<stem>_<channel>.<ext>; refused by default: pass --channels)")
     group.add_argument("--skip-bad", action="store_true",
                        help="leave out items with missing or unreadable files (counted and reported) instead of stopping")
 
@@ -97,7 +100,8 @@ def dataset_from_args(args, allow_empty=False):
         if args.pattern:
             raise SystemExit("protkit: --pattern needs --labels (a folder of class subfolders needs no pattern)")
         dataset = Dataset.from_folder(args.data, channels=args.channels, class_names=class_names,
-                                      skip_bad=args.skip_bad, allow_empty=allow_empty)
+                                      skip_bad=args.skip_bad, allow_empty=allow_empty,
+                                      detect_channels=not args.one_file_per_item)
     if group_regex is not None and len(dataset):
         dataset = dataset.with_groups(regex=group_regex)
     return dataset
@@ -400,7 +404,8 @@ def main(argv=None):
 
 
 # Python arguments named in protkit's messages, and what a command-line user types instead.
-CLI_SPELLING = {"overwrite=True": "--overwrite", "skip_bad=True": "--skip-bad"}
+CLI_SPELLING = {"overwrite=True": "--overwrite", "skip_bad=True": "--skip-bad",
+                "detect_channels=False": "--one-file-per-item"}
 
 
 def for_the_command_line(message):

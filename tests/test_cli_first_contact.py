@@ -59,3 +59,21 @@ def test_cli_messages_use_cli_spelling(tmp_path):
     named = _protkit("train", str(data), "--model", "plcnn", "--preset", "paper", "--out", str(tmp_path / "r2"))
     assert named.returncode == 2 and "has no preset 'paper'" in named.stderr
     assert not (tmp_path / "r2").exists()
+
+
+def test_per_channel_files_without_channels_are_refused_with_the_cli_fix(tmp_path, capsys):
+    from conftest import write_tiff
+    from protkit.cli import main
+
+    rng = np.random.default_rng(0)
+    for name in ("G1", "M"):
+        for i in range(4):
+            for channel in ("Ch3", "Ch4"):
+                write_tiff(tmp_path / "ifc" / name / f"c{i}_{channel}.tif", rng.integers(0, 4000, (8, 8), np.uint16))
+    assert main(["datasets", "inspect", str(tmp_path / "ifc")]) == 2
+    error = capsys.readouterr().err
+    assert "--channels Ch3,Ch4" in error and "--one-file-per-item" in error and "detect_channels" not in error
+    assert main(["datasets", "inspect", str(tmp_path / "ifc"), "--one-file-per-item", "--json"]) == 0
+    assert '"items": 16' in capsys.readouterr().out  # asked for: every file its own item
+    assert main(["datasets", "inspect", str(tmp_path / "ifc"), "--channels", "Ch3,Ch4", "--json"]) == 0
+    assert '"items": 8' in capsys.readouterr().out
