@@ -11,7 +11,8 @@ same loader a user's data goes through, inspects them, and then:
 2. cross-validates the Fast Spec CNN, its ablation without attention and a traditional CNN on
    shared folds and compares them (mean, 95 % interval, paired t-test and Wilcoxon against
    the Fast Spec CNN), exported as CSV, Markdown and LaTeX;
-3. explains test predictions with Grad-CAM heatmaps;
+3. explains test predictions with Grad-CAM heatmaps, and checks the maps (model randomization,
+   deletion curve) before anyone reads them;
 
 and writes ``report.md`` with the tables and figures into RUN_DIR.
 """
@@ -21,6 +22,8 @@ from __future__ import annotations
 import functools
 import os
 import time
+
+import numpy as np
 
 from protkit import metrics, plots
 from protkit.data import Dataset, inspect_dataset, load_images
@@ -111,22 +114,46 @@ def _cross_validate_arms(folder, dataset, sizes, seed, say, progress):
     return cv, tables
 
 
-def _gradcam_figure(folder, dataset, result, image_size, say):
-    """Step 6: Grad-CAM of the top predicted label on four test images; returns the layer's name."""
-    from protkit.explain import grad_cam, last_conv_layer
+def _gradcam_figure(folder, dataset, result, image_size, say, shown_count=4, checked_count=32):
+    """Step 6: Grad-CAM of the top predicted label on test images, over the protein channel, and
+    its two sanity checks (`protkit.explain.sanity_checks`) on up to ``checked_count`` test images.
 
-    say(f"[6/{STEPS}] Grad-CAM: where the Fast Spec CNN looked for its top label on test images")
-    shown = result.split["test"][:4]
-    test_images = load_images(dataset, shown, image_size=image_size, normalizer=result.normalizer)
-    top = result.probabilities["test"][:4].argmax(axis=1)
-    heatmaps = grad_cam(result.model, test_images, class_index=top)
-    titles = [f"{SYNTHETIC_CLASSES[c]}" for c in top]
-    plots.save(plots.heatmap_overlays(test_images, heatmaps, titles=titles, colors=list(HPA_CHANNEL_COLORS),
-                                      normalizer=None), folder / "gradcam.png", close=True)
-    return last_conv_layer(result.model)
+    Writes ``gradcam.png``, ``gradcam_sanity.png`` and ``gradcam_sanity.json``; returns the
+    sanity results (a dict).
+    """
+    from protkit.explain import grad_cam, last_conv_layer, sanity_checks
+
+    model, test = result.model, result.split["test"]
+    layer = last_conv_layer(model)
+    say(f"[6/{STEPS}] Grad-CAM (layer {layer!r}): where the Fast Spec CNN looked for its top label on test images, "
+        f"and the maps' sanity checks")
+    checked = load_images(dataset, test[:checked_count], image_size=image_size, normalizer=result.normalizer)
+    sanity = sanity_checks(model, checked, layer=layer, steps=10, seed=0)
+    plots.save(plots.sanity_checks(sanity), folder / "gradcam_sanity.png", close=True)
+    shown, probabilities = checked[:shown_count], result.probabilities["test"][:shown_count]
+    top = probabilities.argmax(axis=1)
+    heatmaps = grad_cam(model, shown, class_index=top, layer=layer)
+    names = dataset.class_names
+    titles = [f"true: {', '.join(names[k] for k in np.flatnonzero(dataset.labels[item]))}\n"
+              f"explained: {names[c]}\n(predicted p = {p[c]:.2f})"
+              for item, c, p in zip(test[:shown_count], top, probabilities)]
+    randomization, deletion = sanity["randomization"], sanity["deletion"]
+    title = (f"Grad-CAM at {layer!r} for the top predicted label, over the protein channel\n"
+             f"sanity: randomization rho = {randomization['spearman_mean']:.2f} (pass < 0.3), deletion area ratio "
+             f"{deletion['ratio']:.2f} (pass < 0.8): {'trust with care' if sanity['passed'] else 'do not trust'}")
+    plots.save(plots.heatmap_overlays(shown, heatmaps, titles=titles, colors=list(HPA_CHANNEL_COLORS),
+                                      normalizer=None, channel="green", channel_names=dataset.channel_names,
+                                      title=title), folder / "gradcam.png", close=True)
+    say(f"      sanity on {len(checked)} test images: randomization rho {randomization['spearman_mean']:.3f} "
+        f"(pass < 0.3: {randomization['passed']}), deletion area ratio {deletion['ratio']:.3f} "
+        f"(pass < 0.8: {deletion['passed']})")
+    sanity["feature_map"] = tuple(model.get_layer(layer).output.shape[1:3])
+    sanity["images_checked"] = len(checked)
+    folder.write_json("gradcam_sanity.json", metrics.to_jsonable(sanity))
+    return sanity
 
 
-def _report(sizes, minutes, result, trap, cv, tables, gradcam_layer):
+def _report(sizes, minutes, result, trap, cv, tables, gradcam):
     """The text of ``report.md``."""
     protocol, cv_protocol = result.metrics["protocol"], cv["fast_spec_cnn"].protocol
     lines = [
@@ -160,13 +187,44 @@ def _report(sizes, minutes, result, trap, cv, tables, gradcam_layer):
         "",
         "![comparison](comparison_macro_f1.png)",
         "",
-        f"## Grad-CAM (Grad-CAM layer `{gradcam_layer}`, each image's top predicted label)",
-        "",
-        "![Grad-CAM](gradcam.png)",
-        "",
+        *_gradcam_lines(gradcam),
         "Files: `run/` (model.keras, config.json, history.csv, metrics.json, learning curves), "
-        "`accuracy_trap.csv`, `comparison_*.csv|md|tex`, `comparison_macro_f1.png`, `gradcam.png`, `cv/` "
+        "`accuracy_trap.csv`, `comparison_*.csv|md|tex`, `comparison_macro_f1.png`, `gradcam.png`, "
+        "`gradcam_sanity.png|json`, `cv/` "
         "(per-fold results; rerunning continues an interrupted cross-validation), `dataset.json`, "
         "`class_balance.png`, `samples.png`, `data/` (the images, HPA layout).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _gradcam_lines(sanity):
+    """The report's Grad-CAM section: the layer, the sanity scores against their pass marks, a caveat."""
+    randomization, deletion = sanity["randomization"], sanity["deletion"]
+    height, width = sanity["feature_map"]
+    mixed = (" This model's maps also mix image positions with spatial frequencies (its FFT spectrum is stacked "
+             "onto the image's channels before the first convolution); `spectral=\"spatial\"` gives maps in image "
+             "space." if sanity["space"] == "mixed" else "")
+    verdict = ("Caveat: both checks pass, yet Grad-CAM stays coarse (one value per feature-map cell) and shows "
+               "association, not cause." if sanity["passed"] else
+               "Caveat: a check fails, so these maps do not show what the model relies on; read them as a picture "
+               "of one feature map, not as where the evidence lies." + mixed)
+    return [
+        f"## Grad-CAM (layer `{sanity['layer']}`, a {height}x{width} map in {sanity['space']} space; each image's "
+        "top predicted label, over the protein channel)",
+        "",
+        "![Grad-CAM](gradcam.png)",
+        "",
+        f"Sanity checks of these maps on {sanity['images_checked']} test images (`gradcam_sanity.json`):",
+        "",
+        f"- model randomization: mean Spearman correlation between the trained and randomized models' maps "
+        f"{randomization['spearman_mean']:.3f} (pass < {randomization['pass_mark']:g}): "
+        f"{'passed' if randomization['passed'] else 'failed'};",
+        f"- deletion (most relevant pixels first, replaced by the image mean): area under the curve "
+        f"{deletion['auc']:.3f} vs {deletion['random_auc']:.3f} in random order, ratio {deletion['ratio']:.3f} "
+        f"(pass < {deletion['pass_ratio']:g}): {'passed' if deletion['passed'] else 'failed'}.",
+        "",
+        "![sanity checks](gradcam_sanity.png)",
+        "",
+        verdict,
+        "",
+    ]

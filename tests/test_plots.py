@@ -373,7 +373,8 @@ def test_heatmap_overlays_and_reconstructions(cells):
     heat = np.zeros((3, 32, 32), np.float32)
     heat[:, 10:20, 10:20] = 1
     figure = plots.heatmap_overlays(images, heat, masks=heat > 0.5, titles=["x", "y", "z"], normalizer=None)
-    assert len(figure.axes) == 9 and figure.axes[0].get_ylabel() == "x"
+    assert len(figure.axes) == 9 + 1 and figure.axes[0].get_ylabel() == "x"  # 3 x 3 images and the colour bar
+    assert figure.axes[-1].get_label() == "<colorbar>"
     assert len(figure.axes[1].images) == 2  # the composite, then the heatmap over it
     with pytest.raises(ValueError, match="one \\(H, W\\) heatmap per image"):
         plots.heatmap_overlays(images, heat[:2])

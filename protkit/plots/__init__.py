@@ -13,17 +13,23 @@ Modules, all re-exported here (write ``plots.sample_grid``, not ``plots.datasets
 - `models`: what a model sees: `augmentation_grid`, `spectrum`, `mean_spectra`, `attention_map`,
   and their pure NumPy parts `log_spectra`, `attention_received`;
 - `training`: `learning_curves`;
-- `unsupervised`: `embedding_scatter` (t-SNE of latents), `heatmap_overlays` (Grad-CAM),
-  `reconstructions` (autoencoder output next to its input);
+- `unsupervised`: `embedding_scatter` (t-SNE of latents), `reconstructions` (autoencoder output
+  next to its input);
+- `explanations`: `heatmap_overlays` (Grad-CAM or attention over the cells), `sanity_checks`
+  (the deletion and model-randomization checks of `protkit.explain.sanity_checks`);
 - `metrics`: results: `confusion_matrix`, `per_class_bars`, `accuracy_trap`, `comparison_bars`;
-- `save`, and the colour constants `HPA_COLORS`, `PALETTE`, `TINTS`.
+- `save`, and the colour constants `HPA_COLORS`, `HPA_MEANINGS`, `PALETTE`, `TINTS`.
+
+Every figure has a title, axis labels on its data axes, a legend or colour bar wherever colour
+carries meaning (composites get a legend of their channels), and says what error bars are.
 
 Importing `protkit.plots` does not import TensorFlow; `augmentation_grid`, `log_spectra`,
 `spectrum` and `mean_spectra` load Keras when called.
 """
 
-from protkit.plots._common import HPA_COLORS, PALETTE, TINTS, save
+from protkit.plots._common import HPA_COLORS, HPA_MEANINGS, PALETTE, TINTS, save
 from protkit.plots.datasets import class_balance, normalization_comparison, sample_grid
+from protkit.plots.explanations import heatmap_overlays, sanity_checks
 from protkit.plots.images import channel_composite, channel_panels, raw_vs_inverted
 from protkit.plots.metrics import accuracy_trap, comparison_bars, confusion_matrix, per_class_bars
 from protkit.plots.models import (
@@ -35,7 +41,7 @@ from protkit.plots.models import (
     spectrum,
 )
 from protkit.plots.training import learning_curves
-from protkit.plots.unsupervised import embedding_scatter, heatmap_overlays, reconstructions
+from protkit.plots.unsupervised import embedding_scatter, reconstructions
 
 __all__ = [
     "embedding_scatter",
@@ -43,6 +49,7 @@ __all__ = [
     "comparison_bars",
     "reconstructions",
     "HPA_COLORS",
+    "HPA_MEANINGS",
     "PALETTE",
     "TINTS",
     "accuracy_trap",
@@ -60,6 +67,7 @@ __all__ = [
     "per_class_bars",
     "raw_vs_inverted",
     "sample_grid",
+    "sanity_checks",
     "save",
     "spectrum",
 ]

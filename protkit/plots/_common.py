@@ -13,6 +13,10 @@ from protkit.data.normalization import get_normalizer
 from protkit.data.readers import dtype_max
 
 HPA_COLORS = ("red", "green", "blue", "yellow")
+# What each HPA colour shows (Human Protein Atlas images and protkit's synthetic cells): channels
+# named by their colour get these meanings in legends.
+HPA_MEANINGS = {"red": "microtubules", "green": "protein of interest", "blue": "nucleus (DNA)",
+                "yellow": "endoplasmic reticulum"}
 # Additive colours for other channel counts: green/magenta first (readable with red-green
 # colour blindness), then cyan, yellow, red, blue, orange.
 PALETTE = ("green", "magenta", "cyan", "yellow", "red", "blue", "orange")
@@ -95,6 +99,60 @@ def rgb(color):
 def color_name(color):
     """A colour for a legend: its name if it has one, else its hex code."""
     return color if isinstance(color, str) else mcolors.to_hex(color)
+
+
+def channel_legend_labels(colors, names):
+    """One legend label per channel: its name, with its meaning when named by an HPA colour.
+
+    A channel named by the colour it is drawn in (HPA files: ``red``, ``green``...) is labelled
+    with what that colour shows (``green: protein of interest``); other names get their colour
+    (``Ch4 (green)``).
+    """
+    labels = []
+    for index, color in enumerate(colors):
+        name = channel_label(index, names)
+        if name.lower() in HPA_MEANINGS and name.lower() == color_name(color).lower():
+            labels.append(f"{name}: {HPA_MEANINGS[name.lower()]}")
+        elif name.lower() == color_name(color).lower():
+            labels.append(name)
+        else:
+            labels.append(f"{name} ({color_name(color)})")
+    return labels
+
+
+def add_channel_legend(target, colors, names, title="composite colours", **kwargs):
+    """A legend of colour patches, one per channel of a composite, on a figure or an axes.
+
+    On a figure it goes below the panels (constrained layout keeps room for it); on an axes,
+    below the axes. ``kwargs`` go to ``legend``. Returns the Legend.
+    """
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=rgb(color), edgecolor="0.3", label=label)
+               for color, label in zip(colors, channel_legend_labels(colors, names))]
+    options = {"fontsize": 7, "title_fontsize": 7, "frameon": False, "ncol": min(len(handles), 4), "title": title}
+    if hasattr(target, "add_subplot"):  # a Figure
+        options.update(loc="outside lower center")
+    else:
+        options.update(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=min(len(handles), 2))
+    options.update(kwargs)
+    return target.legend(handles=handles, **options)
+
+
+def legend_below(ax, gap=3, **kwargs):
+    """A legend centred under the axes, below its tick labels and x label (never on them).
+
+    The drop is measured once (in points, so it holds when the layout later moves the axes);
+    ``kwargs`` go to ``ax.legend``. Returns the Legend.
+    """
+    from matplotlib.transforms import ScaledTranslation
+
+    fig = ax.figure
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    drop = (ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0) * 72 / fig.dpi + gap
+    shift = ScaledTranslation(0, -drop / 72, fig.dpi_scale_trans)
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=ax.transAxes + shift, **kwargs)
 
 
 def channel_index(channel, names, channels):

@@ -9,12 +9,12 @@ import seaborn as sns
 
 from protkit.data.normalization import get_normalizer
 from protkit.plots._common import (
+    add_channel_legend,
     as_hwc,
     bare_axes,
     channel_colors,
     channel_index,
     channel_label,
-    color_name,
     figure_and_axes,
     fitted_normalizer,
     scaled_for_display,
@@ -59,6 +59,7 @@ def class_balance(dataset_or_counts, ax=None, title=None, multi_label=None):
         ax.text(value, y, f" {value}{share}", va="center", fontsize=8)
     ax.set_xlim(0, max(1, counts.max()) * 1.28)
     ax.set_xlabel("images carrying the label" if multi_label else "images")
+    ax.set_ylabel("class")
     ax.grid(axis="x", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     if title is None:
@@ -85,8 +86,9 @@ def sample_grid(dataset, per_class=4, seed=0, channel=None, composite=True, norm
         classes: optional class names to show (default: all).
 
     Returns:
-        The Figure, with one axes per tile (rows x per_class). Multi-label rows show images
-        carrying that label, which may carry other labels too.
+        The Figure, with one axes per tile (rows x per_class) and, for a colour composite, a
+        legend of the channels' colours (HPA colour names say what they show). Multi-label
+        rows show images carrying that label, which may carry other labels too.
     """
     if int(per_class) < 1:
         raise ValueError(f"per_class must be at least 1. Received: per_class={per_class}")
@@ -113,15 +115,11 @@ def sample_grid(dataset, per_class=4, seed=0, channel=None, composite=True, norm
             elif position == 0:
                 ax.text(0.5, 0.5, "no images", ha="center", va="center", fontsize=8, transform=ax.transAxes)
         row[0].set_ylabel(f"{name}\n(n={len(members)})", rotation=0, ha="right", va="center", fontsize=9)
-    if index is not None or not composite:
+    if index is not None or not composite or dataset.num_channels == 1:
         shown = f"channel {channel_label(index or 0, names)} (gray)"
     else:
-        channels = dataset.num_channels
-        tints = [color_name(c) for c in channel_colors(channels, colors)]
-        labels = [channel_label(i, names) for i in range(channels)]
-        legend = "each channel in its own colour" if labels == tints else ", ".join(
-            f"{label}={tint}" for label, tint in zip(labels, tints))
-        shown = f"composite ({legend})" if channels > 1 else "gray"
+        shown = "colour composite (channels below)"
+        add_channel_legend(fig, channel_colors(dataset.num_channels, colors), names, title="channel colours")
     carrying = "\nrows: images carrying the label (they may carry others)" if dataset.task == MULTI_LABEL else ""
     fig.suptitle(f"Random examples per class, {norm.mode} normalization; tiles: {shown}{carrying}", fontsize=9)
     return fig

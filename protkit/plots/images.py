@@ -7,6 +7,7 @@ import numpy as np
 
 from protkit.data.normalization import get_normalizer
 from protkit.plots._common import (
+    add_channel_legend,
     as_hwc,
     bare_axes,
     channel_colors,
@@ -105,5 +106,7 @@ def channel_panels(image, channel_names=None, normalizer="percentile", colors=No
     axes[-1].imshow(channel_composite(image, tints, norm), interpolation="nearest")
     axes[-1].set_title("composite", fontsize=9)
     bare_axes(axes[-1])
+    if channels > 1:
+        add_channel_legend(fig, tints, channel_names, title="colours in the composite")
     fig.suptitle(title or f"{channels} channel(s), {image.dtype.name}, {norm.mode} normalization", fontsize=11)
     return fig

@@ -6,9 +6,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
-from protkit.plots._common import figure_and_axes
+from protkit.plots._common import figure_and_axes, legend_below
 
 
 def confusion_matrix(cm, class_names, normalize=True, ax=None):
@@ -103,9 +104,10 @@ def per_class_bars(per_class_df, metric="f1", ax=None, title=None):
     ax.set_yticks(positions, names, fontsize=8)
     ax.set_xlim(0, 1.12)
     ax.set_xlabel(" / ".join(metrics))
+    ax.set_ylabel("class")
     ax.grid(axis="x", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=m + 1, frameon=False)
+    legend_below(ax, fontsize=8, ncol=m + 1, frameon=False)
     ax.set_title(title or f"Per-class {', '.join(metrics)}: the macro average weighs every class alike", fontsize=10)
     return fig
 
@@ -157,9 +159,10 @@ def accuracy_trap(table, ax=None, reference=None, title=None):
     ax.set_ylim(0, 1.12)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel("score")
+    ax.set_xlabel("metric")
     ax.grid(axis="y", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    legend_below(ax, handles=handles, fontsize=8, ncol=2, frameon=False)
     if title is None:
         title = "Multi-label scores of the model and of trivial baselines"
         if "all-negative baseline" in rows and "elementwise_accuracy" in columns:
@@ -172,30 +175,53 @@ def accuracy_trap(table, ax=None, reference=None, title=None):
 def comparison_bars(table, metric=None, ax=None, title=None, reference=None):
     """Models side by side: mean over folds with its 95 % interval (a `protkit.evaluation.compare` table).
 
+    Bars are the mean over the folds; whiskers its 95 % t-interval (``ci_low`` .. ``ci_high``);
+    the p-value of the paired t-test against the reference model (``t_pvalue``), when the
+    table has it, is written above each whisker; the reference's mean is a dashed line. A
+    legend says all of this.
+
     Args:
         table: DataFrame indexed by model with ``mean``, ``ci_low``, ``ci_high`` (and optionally
-            ``t_pvalue``: printed above each bar).
-        metric: axis label.
+            ``t_pvalue``).
+        metric: axis label (the metric's name).
         ax: optional axes.
-        title: figure title.
-        reference: a model name drawn as a dashed line across the plot.
+        title: axes title; default names the metric and the number of models.
+        reference: the model the p-values are against, drawn as a dashed line across the plot.
+
+    Returns:
+        The Figure.
     """
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(1.3 * len(table) + 2.5, 3.6),
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(1.3 * len(table) + 3.2, 4.0),
                                                                   layout="constrained")
     means = table["mean"].to_numpy(dtype=float)
-    low = np.nan_to_num(means - table["ci_low"].to_numpy(dtype=float))
-    high = np.nan_to_num(table["ci_high"].to_numpy(dtype=float) - means)
+    lows, highs = table["ci_low"].to_numpy(dtype=float), table["ci_high"].to_numpy(dtype=float)
     positions = np.arange(len(table))
-    ax.bar(positions, means, yerr=[low, high], capsize=4, color="#6a9ec5", edgecolor="black", linewidth=0.5)
+    handles = [ax.bar(positions, means, color="#6a9ec5", edgecolor="black", linewidth=0.5, width=0.6,
+                      label="mean over folds")]
+    handles.append(ax.errorbar(positions, means, yerr=[np.nan_to_num(means - lows), np.nan_to_num(highs - means)],
+                               fmt="none", ecolor="black", capsize=4, linewidth=1,
+                               label="95 % interval of the mean (t)"))
     ax.set_xticks(positions, [str(i) for i in table.index], rotation=20, ha="right", fontsize=8)
-    if "t_pvalue" in table:
-        for x, mean, p in zip(positions, means, table["t_pvalue"].to_numpy(dtype=float)):
-            if np.isfinite(p):
-                ax.annotate(f"p={p:.3f}", (x, mean), textcoords="offset points", xytext=(0, 4), ha="center",
-                            fontsize=7)
+    tops = np.where(np.isfinite(highs), highs, means)
+    span = max(float(np.nanmax(tops)) - min(0.0, float(np.nanmin(lows if np.isfinite(lows).any() else means))),
+               1e-9)
+    tested = "t_pvalue" in table and np.isfinite(table["t_pvalue"].to_numpy(dtype=float)).any()
+    if tested:
+        for x, top, p in zip(positions, tops, table["t_pvalue"].to_numpy(dtype=float)):
+            if np.isfinite(p):  # above the whisker, never on it
+                ax.annotate(f"p={p:.3f}", (x, top), textcoords="offset points", xytext=(0, 5), ha="center",
+                            va="bottom", fontsize=7)
     if reference is not None and reference in table.index:
-        ax.axhline(float(table.loc[reference, "mean"]), color="gray", linestyle="--", linewidth=1)
+        value = float(table.loc[reference, "mean"])
+        handles.append(ax.axhline(value, color="gray", linestyle="--", linewidth=1,
+                                  label=f"{reference}: mean {value:.3f}"))
+    ax.set_ylim(top=float(np.nanmax(tops)) + 0.18 * span)
+    ax.set_xlabel("model")
     ax.set_ylabel(metric or "score")
-    ax.set_title(title or "mean over folds, 95 % interval", fontsize=10)
+    against = f"vs {reference}" if reference is not None else "vs the reference"
+    ax.set_title(title or f"{metric or 'score'}: {len(table)} models", fontsize=10)
+    if tested:
+        handles.append(Line2D([], [], linestyle="none", label=f"p = paired t-test {against}"))
+    legend_below(ax, handles=handles, fontsize=7, ncol=2, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return fig

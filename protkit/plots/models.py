@@ -18,8 +18,10 @@ from matplotlib import patheffects
 
 from protkit.data.normalization import get_normalizer
 from protkit.plots._common import (
+    add_channel_legend,
     as_hwc,
     bare_axes,
+    channel_colors,
     channel_index,
     channel_label,
     figure_and_axes,
@@ -32,7 +34,7 @@ _TICKS = (-0.25, 0.0, 0.25)  # cycles per pixel on the spectrum axes
 
 
 # ---------------------------------------------------------------------- augmentation
-def augmentation_grid(image, augment, n=6, seed=0, normalizer="percentile", colors=None):
+def augmentation_grid(image, augment, n=6, seed=0, normalizer="percentile", colors=None, channel_names=None):
     """The same cell as the model may see it in training: the original, then ``n`` random augmentations.
 
     The image is normalized first and augmented second, in the order of protkit's training
@@ -51,9 +53,10 @@ def augmentation_grid(image, augment, n=6, seed=0, normalizer="percentile", colo
         normalizer: scaling before augmentation (see `channel_composite`); None when the image
             is already scaled to [0, 1].
         colors: composite colours, one per channel.
+        channel_names: channel names, for the legend of the composite's colours.
 
     Returns:
-        The Figure: n + 1 composites (axes), at most 7 per row.
+        The Figure: n + 1 composites (axes), at most 7 per row, and a legend of the channels.
     """
     n = int(n)
     if n < 1:
@@ -75,6 +78,8 @@ def augmentation_grid(image, augment, n=6, seed=0, normalizer="percentile", colo
             name, tile = tiles[position]
             ax.imshow(channel_composite(tile, colors, normalizer=None), interpolation="nearest")
             ax.set_title(name, fontsize=9, fontweight="bold" if position == 0 else "normal")
+    if image.shape[-1] > 1:
+        add_channel_legend(fig, channel_colors(image.shape[-1], colors), channel_names, title="channel colours")
     fig.suptitle(f"{image.shape[-1]}-channel image under random augmentation: {_describe(augment)}", fontsize=10)
     return fig
 
@@ -189,8 +194,12 @@ def spectrum(image, channel=None, normalizer="percentile", channel_names=None, c
     for index, ax in zip(indices, axes[1:]):
         drawn = _draw_spectrum(ax, spectra[..., index], low, high)
         ax.set_title(f"spectrum of {channel_label(index, channel_names)}", fontsize=9)
-    axes[1].set_xlabel("cycles / pixel", fontsize=8)
+    axes[1].set_xlabel("horizontal frequency (cycles / pixel)", fontsize=8)
+    axes[1].set_ylabel("vertical frequency (cycles / pixel)", fontsize=8)
     fig.colorbar(drawn, ax=axes[1:], shrink=0.85, label="log(1 + |FFT|)")
+    if channel is None and image.shape[-1] > 1:
+        add_channel_legend(fig, channel_colors(image.shape[-1], colors), channel_names,
+                           title="colours in the composite")
     mode = "as given" if norm is None else f"{norm.mode}-normalized"
     fig.suptitle(title or f"Centred Fourier spectra ({mode}, {image.shape[0]}x{image.shape[1]}): centre = smooth, "
                           "far out = fine texture", fontsize=10)
@@ -240,7 +249,8 @@ def mean_spectra(groups, channel=0, normalizer=None, channel_names=None, title=N
             ax.text(0.5, 0.5, "no images", ha="center", va="center", fontsize=8, transform=ax.transAxes)
             continue
         image = _draw_spectrum(ax, mean, low, high)
-    axes[0].set_xlabel("cycles / pixel", fontsize=8)
+    axes[0].set_xlabel("horizontal frequency (cycles / pixel)", fontsize=8)
+    axes[0].set_ylabel("vertical frequency (cycles / pixel)", fontsize=8)
     fig.colorbar(image, ax=axes[:-1], shrink=0.85, label="mean log(1 + |FFT|)")
     profile = axes[-1]
     for name, mean in means.items():
@@ -315,7 +325,7 @@ def attention_received(scores, grid_shape, head=None):
 
 
 def attention_map(image, scores, grid_shape, ax=None, head=None, normalizer="percentile", colors=None,
-                  levels=(2, 4, 8, 16, 32), title=None):
+                  levels=(2, 4, 8, 16, 32), title=None, channel_names=None, legend=True):
     """Where the attention goes: contours of the mean attention received, over the composite.
 
     Each position of the attended feature map covers a patch of the image (an 8x8 map over a
@@ -335,6 +345,9 @@ def attention_map(image, scores, grid_shape, ax=None, head=None, normalizer="per
         levels: contour levels in multiples of uniform attention; levels above the map's
             maximum are not drawn, and the x label says which were.
         title: axes title; default says which heads are shown.
+        channel_names: channel names, for the legend of the composite's colours.
+        legend: draw that legend below the axes (several channels only); False when many
+            panels share one.
 
     Returns:
         The Figure.
@@ -357,6 +370,9 @@ def attention_map(image, scores, grid_shape, ax=None, head=None, normalizer="per
         ax.set_xlabel(f"attention nowhere reaches {min(levels):g}x uniform\n(peak {received.max():.1f}x)",
                       fontsize=8)
     bare_axes(ax)
+    if legend and image.shape[-1] > 1:
+        add_channel_legend(ax, channel_colors(image.shape[-1], colors), channel_names, title=None,
+                           bbox_to_anchor=(0.5, -0.16))
     heads = "mean of the heads" if head is None else f"head {head}"
     ax.set_title(title if title is not None else f"attention received ({heads})", fontsize=9)
     return fig

@@ -50,11 +50,13 @@ def learning_curves(history, metrics=None):
                        label=f"best val: epoch {epochs[best]}")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(name.replace("_", " "))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for ax in axes.flat[len(metrics):]:
         fig.delaxes(ax)
+    fig.suptitle(f"Learning curves over {len(logs)} epoch(s): training (solid) and validation (dashed)", fontsize=10)
     return fig
 
 

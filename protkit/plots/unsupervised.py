@@ -1,15 +1,16 @@
-"""Unsupervised results and explanations: latent embeddings, Grad-CAM overlays and masks."""
+"""Unsupervised results: latent embeddings and autoencoder reconstructions."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from protkit.plots._common import bare_axes
+from protkit.plots._common import add_channel_legend, bare_axes, channel_colors
 from protkit.plots.images import channel_composite
 
 
-def embedding_scatter(embedding, groups, ax=None, title=None, legend_title=None, max_legend=20):
+def embedding_scatter(embedding, groups, ax=None, title=None, legend_title=None, max_legend=20,
+                      axis_labels=("t-SNE 1", "t-SNE 2")):
     """A 2D embedding (t-SNE) coloured by group (cluster index or class name).
 
     Args:
@@ -17,7 +18,8 @@ def embedding_scatter(embedding, groups, ax=None, title=None, legend_title=None,
         groups: (N,) group of each point.
         ax: optional axes.
         title, legend_title: texts.
-        max_legend: more groups than this get no legend.
+        max_legend: more groups than this get no legend (the title says how many there are).
+        axis_labels: the two axis labels (t-SNE axes have no units: only neighbourhoods count).
 
     Returns:
         The Figure.
@@ -37,54 +39,23 @@ def embedding_scatter(embedding, groups, ax=None, title=None, legend_title=None,
         ax.legend(title=legend_title, fontsize=7, markerscale=2, loc="best", frameon=False)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title or f"{len(groups)} items", fontsize=10)
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    unlisted = "" if len(names) <= max_legend else f", {len(names)} groups (too many for a legend)"
+    ax.set_title((title or f"{len(groups)} items") + unlisted, fontsize=10)
     return fig
 
 
-def heatmap_overlays(images, heatmaps, masks=None, titles=None, colors=None, normalizer="percentile", alpha=0.45):
-    """Rows of (image, heatmap over the image[, mask]) for a few images.
-
-    Args:
-        images: (N, H, W, C) images.
-        heatmaps: (N, H, W) in [0, 1] (e.g. `protkit.explain.grad_cam`).
-        masks: optional (N, H, W) or (N, H, W, 1) binary masks.
-        titles: optional N row titles.
-        colors: channel colours of the composites.
-        normalizer: display scaling of the images (None: already in [0, 1]).
-        alpha: opacity of the heatmap.
-
-    Returns:
-        The Figure, N rows x 2 or 3 columns.
-    """
-    images, heatmaps = np.asarray(images), np.asarray(heatmaps)
-    if len(images) != len(heatmaps) or heatmaps.shape[1:3] != images.shape[1:3]:
-        raise ValueError(f"one (H, W) heatmap per image. Received: images {images.shape}, heatmaps {heatmaps.shape}")
-    columns = 3 if masks is not None else 2
-    rows = len(images)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.2 * rows), squeeze=False, layout="constrained")
-    for i in range(rows):
-        composite = channel_composite(images[i], colors=colors, normalizer=normalizer)
-        axes[i, 0].imshow(composite)
-        axes[i, 1].imshow(composite)
-        axes[i, 1].imshow(heatmaps[i], cmap="inferno", alpha=alpha, vmin=0, vmax=1)
-        if masks is not None:
-            axes[i, 2].imshow(np.asarray(masks[i]).squeeze(), cmap="gray", vmin=0, vmax=1)
-        for ax in axes[i]:
-            bare_axes(ax)
-        axes[i, 0].set_ylabel(titles[i] if titles is not None else "", fontsize=8)
-    for ax, text in zip(axes[0], ("image", "Grad-CAM", "mask")):
-        ax.set_title(text, fontsize=9)
-    return fig
-
-
-def reconstructions(originals, reconstructed, n=6, colors=None, normalizer=None):
+def reconstructions(originals, reconstructed, n=6, colors=None, normalizer=None, channel_names=None, title=None):
     """Originals (top row) above their autoencoder reconstructions (bottom row).
 
     Args:
         originals, reconstructed: (N, H, W, C) arrays, as the autoencoder saw and produced them.
         n: columns (the first n items).
-        colors: channel colours of the composites.
+        colors: channel colours of the composites (explained in a legend with several channels).
         normalizer: display scaling (None: values already in about [0, 1], as the autoencoder sees them).
+        channel_names: channel names for the legend.
+        title: figure title; default gives the mean squared error of the items shown.
 
     Returns:
         The Figure, 2 rows x n columns; each column title gives that item's mean squared error.
@@ -102,4 +73,9 @@ def reconstructions(originals, reconstructed, n=6, colors=None, normalizer=None)
         axes[0, i].set_title(f"MSE {error:.4f}", fontsize=8)
     axes[0, 0].set_ylabel("original", fontsize=9)
     axes[1, 0].set_ylabel("reconstruction", fontsize=9)
+    if originals.shape[-1] > 1:
+        add_channel_legend(fig, channel_colors(originals.shape[-1], colors), channel_names)
+    mean = float(((originals[:n] - reconstructed[:n]) ** 2).mean())
+    fig.suptitle(title or f"Autoencoder reconstructions (mean squared error {mean:.4f} over the {n} shown)",
+                 fontsize=10)
     return fig

@@ -1,91 +1,10 @@
-"""Why did a model decide? Grad-CAM heatmaps, and the DCAEC cluster-explanation test.
-
-**Grad-CAM** (Selvaraju et al., 2017): for one class, take the gradient of the class score with
-respect to a convolutional feature map, average it over positions to weight each channel,
-sum the weighted channels, keep the positive part, and scale to [0, 1]. protkit uses the score
-*before* the softmax / sigmoid (the logit), so classes do not mask each other and multi-label
-models get one heatmap per label.
-
-**Cluster explanation** (the DCAEC paper): clusters found without labels are explained by
-training a classifier (the frozen encoder plus two dense layers) to predict them, computing
-Grad-CAM heatmaps for each image's own cluster, thresholding them into binary masks, and
-asking whether a small CNN can tell the clusters apart from the *masks alone* (5-fold CV). High
-accuracy means each cluster looks at a distinctive region of the cell.
-"""
+"""The DCAEC cluster-explanation test: can a small CNN tell the clusters apart from Grad-CAM masks alone?"""
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def last_conv_layer(model):
-    """Name of the last layer whose output is a 2D feature map (batch, H, W, C)."""
-    for layer in reversed(model.layers):
-        try:
-            shape = layer.output.shape
-        except (AttributeError, ValueError):
-            continue
-        if len(shape) == 4 and not layer.name.startswith(("input", "images")):
-            return layer.name
-    raise ValueError(f"{model.name} has no layer with a (batch, height, width, channels) output for Grad-CAM")
-
-
-def _logit_head(model):
-    """(features tensor, function features -> logits) for a model ending in Dense + softmax/sigmoid."""
-    import keras
-
-    head = model.layers[-1]
-    activation = getattr(head, "activation", None)
-    name = getattr(activation, "__name__", "")
-    if isinstance(head, keras.layers.Dense) and name in ("softmax", "sigmoid"):
-        def logits(features):
-            out = keras.ops.matmul(features, head.kernel)
-            return out + head.bias if head.use_bias else out
-
-        return head.input, logits
-    return model.outputs[0], lambda outputs: outputs
-
-
-def grad_cam(model, images, class_index=None, layer=None, batch_size=32):
-    """Grad-CAM heatmaps of ``images`` for one class each, at the input resolution.
-
-    Args:
-        model: a Keras classifier with a convolutional feature map (protkit's models, or any).
-        images: (N, H, W, C) prepared as for the model.
-        class_index: None (each image's top class), an int (the same class for all), or (N,)
-            ints (e.g. each image's own cluster).
-        layer: name of the feature-map layer; default `last_conv_layer(model)`.
-        batch_size: images per gradient pass.
-
-    Returns:
-        (N, H, W) float32 heatmaps in [0, 1] (all zero where no position raises the score).
-    """
-    import keras
-    import tensorflow as tf
-
-    images = np.asarray(images, np.float32)
-    layer = layer or last_conv_layer(model)
-    features, to_logits = _logit_head(model)
-    probe = keras.Model(model.inputs, [model.get_layer(layer).output, features])
-    if class_index is None:
-        targets = np.argmax(model.predict(images, batch_size=batch_size, verbose=0), axis=-1)
-    else:
-        targets = np.broadcast_to(np.asarray(class_index, dtype=np.int64), (len(images),))
-    heatmaps = []
-    for start in range(0, len(images), batch_size):
-        x = tf.convert_to_tensor(images[start:start + batch_size])
-        chosen = tf.convert_to_tensor(targets[start:start + batch_size])
-        with tf.GradientTape() as tape:
-            maps, feats = probe(x, training=False)
-            tape.watch(maps)
-            scores = tf.gather(to_logits(feats), chosen, axis=1, batch_dims=1)
-        grads = tape.gradient(scores, maps)
-        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))
-        cam = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0]
-        top = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
-        heatmaps.append((cam / tf.where(top > 0, top, tf.ones_like(top))).numpy())
-    return np.concatenate(heatmaps).astype(np.float32)
+from protkit.explain.maps import grad_cam
 
 
 def threshold_masks(heatmaps, threshold=0.5):
