@@ -108,10 +108,37 @@ def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_e
     root = os.fspath(root)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{root}: folder not found")
+    problems, ignored = [], collections.Counter()
+    labelled, class_names, folders, images_of = _folder_layout(root, class_names, problems, ignored)
+    if channels is None and detect_channels:
+        found = detect_channel_suffixes((folder, name) for folder, names in images_of.items() for name in names)
+        if found:
+            raise PerChannelFilesError(root, *found)
+    items, labels, ids, found_channels = _folder_items(folders, images_of, channels, labelled, problems, ignored)
+    if channels is not None:
+        _check_channels_found(root, channels, images_of, items, found_channels)
+    raise_unless_skipping(problems, skip_bad, root)
+    if not items and not allow_empty:
+        raise DataError(f"{root}: no images found (looked for {', '.join(readers.IMAGE_EXTENSIONS)}"
+                        f"{' in class subfolders' if labelled else ''})")
+    return dict(
+        items=items,
+        labels=np.asarray(labels, dtype=np.int64) if labelled else None,
+        class_names=list(class_names) if labelled else [],
+        channel_names=list(channels) if channels is not None else None,
+        ids=ids,
+        skipped=problems,
+        ignored=dict(ignored),
+        source={"kind": "folder", "root": os.path.abspath(root), "channels": channels},
+    )
+
+
+def _folder_layout(root, class_names, problems, ignored):
+    """(labelled, class names, [(class name, folder)], {folder: image file names}) of a data folder;
+    empty class folders go to ``problems``, other files are counted in ``ignored``."""
     entries = sorted(os.listdir(root))
     subfolders = [e for e in entries if os.path.isdir(os.path.join(root, e)) and not e.startswith(".")]
     loose_images = [e for e in entries if readers.is_image_file(e) and os.path.isfile(os.path.join(root, e))]
-    ignored = collections.Counter()
     listing = {d: sorted(os.listdir(os.path.join(root, d))) for d in subfolders}
     class_folders = [d for d in subfolders if any(readers.is_image_file(f) for f in listing[d])]
     if class_folders and loose_images:
@@ -120,7 +147,6 @@ def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_e
             f"({', '.join(class_folders[:5])}); expected one or the other"
         )
     labelled = bool(class_folders)
-    problems = []
     if labelled:
         for name in subfolders:
             if name not in class_folders:
@@ -148,11 +174,11 @@ def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_e
         others = [f for f in files if not readers.is_image_file(f) and os.path.isfile(os.path.join(folder, f))]
         if others:
             ignored["not an image file (by extension)"] += len(others)
-    if channels is None and detect_channels:
-        found = detect_channel_suffixes((folder, name) for folder, names in images_of.items() for name in names)
-        if found:
-            raise PerChannelFilesError(root, *found)
+    return labelled, class_names, folders, images_of
 
+
+def _folder_items(folders, images_of, channels, labelled, problems, ignored):
+    """(items, labels, ids, channels found) of the image files; stems missing a channel go to ``problems``."""
     items, labels, ids = [], [], []
     found_channels = collections.Counter()
     for class_index, (class_name, folder) in enumerate(folders):
@@ -176,32 +202,21 @@ def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_e
             items.append(tuple(os.path.join(folder, by_channel[c]) for c in channels))
             ids.append(stem if not labelled else f"{class_name}/{stem}")
             labels.append(class_index)
+    return items, labels, ids, found_channels
 
-    if channels is not None and any(images_of.values()) and not found_channels:
+
+def _check_channels_found(root, channels, images_of, items, found_channels):
+    """Raise DataError when the named channels match no file name, or some of them none."""
+    if any(images_of.values()) and not found_channels:
         raise DataError(f"{root}: the channels {', '.join(channels)} are set (--channels / channels=), but no "
                         f"image file here is named <stem>_<channel>.<ext>; each file holds one whole item, so "
                         f"this data is read without channels")
-    if channels is not None:
-        absent = [c for c in channels if not found_channels[c]]
-        if absent and (items or found_channels):
-            raise DataError(
-                f"{root}: channel(s) {absent} not present in any file name; channels found: "
-                f"{sorted(found_channels) or 'none'} (files must be named <stem>_<channel>.<ext>)"
-            )
-    raise_unless_skipping(problems, skip_bad, root)
-    if not items and not allow_empty:
-        raise DataError(f"{root}: no images found (looked for {', '.join(readers.IMAGE_EXTENSIONS)}"
-                        f"{' in class subfolders' if labelled else ''})")
-    return dict(
-        items=items,
-        labels=np.asarray(labels, dtype=np.int64) if labelled else None,
-        class_names=list(class_names) if labelled else [],
-        channel_names=list(channels) if channels is not None else None,
-        ids=ids,
-        skipped=problems,
-        ignored=dict(ignored),
-        source={"kind": "folder", "root": os.path.abspath(root), "channels": channels},
-    )
+    absent = [c for c in channels if not found_channels[c]]
+    if absent and (items or found_channels):
+        raise DataError(
+            f"{root}: channel(s) {absent} not present in any file name; channels found: "
+            f"{sorted(found_channels) or 'none'} (files must be named <stem>_<channel>.<ext>)"
+        )
 
 
 def array_fields(images, labels=None, class_names=None, channel_names=None, ids=None, groups=None,
