@@ -206,13 +206,28 @@ def _cmd_predict(args):
     _apply_run_defaults(args, run.config)
     dataset = dataset_from_args(args)
     result = predict_run(run, dataset, args.out, overwrite=args.overwrite, skip_bad=args.skip_bad,
-                         batch_size=args.batch_size, progress=sys.stdout.isatty(), tta=args.tta)
+                         batch_size=args.batch_size, progress=sys.stdout.isatty(), tta=args.tta, shard=args.shard)
     kept = f" ({result['resumed']} more kept from the interrupted run)" if result["resumed"] else ""
     print(f"{result['written']} prediction(s) written to {result['path']}{kept}")
     if result["skipped"]:
         print(f"skipped {len(result['skipped'])} unreadable item(s) (--skip-bad):")
         for problem in result["skipped"][:10]:
             print(f"  - {problem}")
+    return 0
+
+
+def _shard(text):
+    index, sep, parts = text.partition("/")
+    if not (sep and index.isdigit() and parts.isdigit() and 1 <= int(index) <= int(parts)):
+        raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N (I counts from 1), got {text!r}")
+    return int(index), int(parts)
+
+
+def _cmd_merge(args):
+    from protkit.inference import merge_predictions
+
+    rows = merge_predictions(args.parts, args.out, overwrite=args.overwrite)
+    print(f"{rows} prediction(s) from {len(args.parts)} part(s) written to {args.out}")
     return 0
 
 
@@ -263,7 +278,7 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="protkit", description="Fluorescence-microscopy toolkit (Keras 3).")
     parser.add_argument("--version", action="version", version=f"protkit {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_inspect, _add_train, _add_evaluate, _add_predict, _add_cluster, _add_demo):
+    for add in (_add_inspect, _add_train, _add_evaluate, _add_predict, _add_merge, _add_cluster, _add_demo):
         add(commands)
     return parser
 
@@ -356,9 +371,21 @@ def _add_predict(commands):
     predict = _command(commands, "predict", "predictions.csv for the images in DATA", run_dir=True)
     predict.add_argument("--out", required=True, metavar="predictions.csv")
     predict.add_argument("--tta", choices=VIEWS, help="test-time augmentation (default: the run's)")
+    predict.add_argument("--shard", type=_shard, metavar="I/N",
+                         help="predict only the I-th of N contiguous parts of DATA (I counts from 1, e.g. a SLURM "
+                              "array's $SLURM_ARRAY_TASK_ID with --array=1-N); join the parts with `protkit merge`")
     predict.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default: 64)")
     predict.add_argument("--overwrite", action="store_true")
     predict.set_defaults(func=_cmd_predict)
+
+
+def _add_merge(commands):
+    merge = _command(commands, "merge", "join the parts of a sharded prediction (predict --shard I/N), in order",
+                     data=False)
+    merge.add_argument("parts", nargs="+", metavar="PART.csv", help="every part's predictions CSV")
+    merge.add_argument("--out", required=True, metavar="predictions.csv")
+    merge.add_argument("--overwrite", action="store_true")
+    merge.set_defaults(func=_cmd_merge)
 
 
 def _add_cluster(commands):
@@ -394,8 +421,8 @@ def main(argv=None):
     from protkit.data.readers import ImageReadError
 
     args = build_parser().parse_args(argv)  # --help and argument errors end here, before TensorFlow loads
-    if args.func is not _cmd_inspect:
-        load_tensorflow(verbose=args.verbose)
+    if args.func not in (_cmd_inspect, _cmd_merge):
+        load_tensorflow(verbose=getattr(args, "verbose", False))
     try:
         return args.func(args)
     except (DataError, ImageReadError, FileNotFoundError, FileExistsError, ValueError) as error:

@@ -24,7 +24,7 @@ from protkit.data import Normalizer, make_pipeline, readable_errors
 from protkit.data.pipeline import ItemLoader
 from protkit.data.readers import ImageReadError
 from protkit.results import PredictionResult
-from protkit.runs import PartialOutput
+from protkit.runs import PartialOutput, atomic_path, check_output_file, write_json
 from protkit.views import check_views, view_averaged, view_count
 from protkit.vocabulary import MULTI_LABEL
 
@@ -208,7 +208,19 @@ def _tta_words(tta):
         if tta == "dihedral" else f"probabilities averaged over {view_count(tta)} mirror images"
 
 
-def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_size=64, progress=True, tta=None):
+def shard_indices(count, shard=None):
+    """The item indices of ``shard`` = (i, n), the i-th of n contiguous, near-equal parts, i counted
+    from 1 (as ``--shard 1/3`` ... ``3/3``); all items for None."""
+    if shard is None:
+        return np.arange(count, dtype=np.int64)
+    index, parts = shard
+    if not (isinstance(index, int) and isinstance(parts, int) and 1 <= index <= parts):
+        raise ValueError(f"shard must be (i, n) with 1 <= i <= n. Received: shard={shard!r}")
+    return np.array_split(np.arange(count, dtype=np.int64), parts)[index - 1]
+
+
+def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_size=64, progress=True, tta=None,
+                shard=None):
     """Write ``predictions.csv``: one row per item, streamed batch by batch, resumable.
 
     Rows go to ``<out_csv>.partial`` as batches finish (memory stays bounded whatever the number
@@ -230,6 +242,9 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
         batch_size: images per batch.
         progress: show a progress bar.
         tta: a view set of `protkit.views` to average over (default the run's own, `Run.tta`).
+        shard: (i, n): predict only the i-th of n contiguous parts of the items (i from 1; a
+            scheduler's array job runs one part each), and record the part in
+            ``<out_csv>.shard.json`` so `merge_predictions` can join the parts in order.
 
     Returns:
         `protkit.results.PredictionResult`: ``written`` (rows written by this call), ``resumed``
@@ -238,18 +253,18 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
     tta = check_views(run.tta if tta is None else tta)
     header = ["id", "path", "predicted"] + [f"prob_{name}" for name in run.class_names]
     identity = {"run": str(pathlib.Path(run.run_dir).resolve()), "data": str(dataset.source), "items": len(dataset),
-                "header": header, "tta": tta}
+                "header": header, "tta": tta, "shard": None if shard is None else list(shard)}
     if len(dataset) == 0:
         raise ValueError("no images to predict")
     check_task_matches(run, dataset)
+    share = shard_indices(len(dataset), shard)
     output = PartialOutput(out_csv, identity, header, overwrite=overwrite)
     done = output.done
-    todo = np.asarray([i for i in range(len(dataset)) if str(dataset.ids[i]) not in done] if done
-                      else np.arange(len(dataset)), dtype=np.int64)
+    todo = np.asarray([i for i in share if str(dataset.ids[i]) not in done], dtype=np.int64) if done else share
     reader = BatchReader(run, dataset, skip_bad=skip_bad)
-    bar = keras.utils.Progbar(len(dataset), unit_name="image") if progress else None
+    bar = keras.utils.Progbar(len(share), unit_name="image") if progress else None
     if bar is not None and done:
-        bar.update(len(dataset) - len(todo))
+        bar.update(len(share) - len(todo))
     forward = compiled_forward(run, tta)
     written = 0
     try:
@@ -272,7 +287,50 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
                            f"continues from there (overwrite=True starts again)")
         raise
     output.finish()
+    if shard is not None:
+        write_json(output.path.with_name(output.path.name + ".shard.json"),
+                   dict(identity, first=int(share[0]) if len(share) else 0, count=len(share)))
     return PredictionResult(written, len(done), [reader.problems[i] for i in sorted(reader.problems)], str(output.path))
+
+
+def merge_predictions(parts, out_csv, overwrite=False):
+    """Join the CSVs of a sharded prediction (``predict_run(..., shard=(i, n))``) into one, in item order.
+
+    Every part must have its ``.shard.json`` record: the same run, data, header and n, and
+    together the parts 1..n, each once. The merged file is written atomically.
+
+    Returns:
+        the number of rows written.
+    """
+    out_csv = check_output_file(out_csv, overwrite)
+    records = []
+    for part in map(pathlib.Path, parts):
+        stamp = part.with_name(part.name + ".shard.json")
+        if not part.is_file() or not stamp.is_file():
+            raise FileNotFoundError(f"{part}: not a finished shard of a prediction (expected {part} and {stamp})")
+        records.append((json.loads(stamp.read_text()), part))
+    first = records[0][0]
+    for record, part in records:
+        differ = [key for key in ("run", "data", "items", "header", "tta") if record.get(key) != first.get(key)]
+        if differ or record["shard"][1] != first["shard"][1]:
+            raise ValueError(f"{part}: a shard of another prediction (differs in {', '.join(differ) or 'n'})")
+    parts_of = first["shard"][1]
+    found = sorted(record["shard"][0] for record, _ in records)
+    if found != list(range(1, parts_of + 1)):
+        raise ValueError(f"the shards found are {found}; all of 1..{parts_of}, each once, are needed")
+    rows = 0
+    with atomic_path(out_csv) as temporary, open(temporary, "w", newline="") as merged:
+        writer = csv.writer(merged)
+        writer.writerow(first["header"])
+        for record, part in sorted(records, key=lambda pair: pair[0]["shard"][0]):
+            with open(part, newline="") as stream:
+                reader = csv.reader(stream)
+                if next(reader) != first["header"]:
+                    raise ValueError(f"{part}: its header is not the shard record's")
+                for row in reader:
+                    writer.writerow(row)
+                    rows += 1
+    return rows
 
 
 def compiled_forward(run, tta=None):

@@ -94,3 +94,29 @@ def test_a_cross_validation_folder_predicts_as_the_mean_of_its_folds(tmp_path):
     probs = [pd.read_csv(tmp_path / name).filter(like="prob_").to_numpy() for name in ("ens.csv", "m0.csv", "m1.csv")]
     np.testing.assert_allclose(probs[0], (probs[1] + probs[2]) / 2, atol=2e-6)
     assert not np.allclose(probs[1], probs[2])  # two different members, so the mean is not trivial
+
+
+def test_sharded_prediction_in_three_parts_equals_the_unsharded_csv(tmp_path, capsys):
+    from conftest import write_png
+    from protkit.cli import main
+    from protkit.inference import shard_indices
+
+    rng = np.random.default_rng(3)
+    data = tmp_path / "cells"
+    for name, level in (("dim", 40), ("bright", 200)):
+        for i in range(11):
+            write_png(data / name / f"c{i}.png", np.clip(rng.normal(level, 30, (16, 16)), 0, 255).astype(np.uint8))
+    assert main(["train", str(data), "--model", "cnn", "--epochs", "1", "--image-size", "16", "--out",
+                 str(tmp_path / "run"), "--quiet"]) == 0
+    assert main(["predict", str(tmp_path / "run"), str(data), "--out", str(tmp_path / "all.csv")]) == 0
+    parts = [str(tmp_path / f"part{i}.csv") for i in (1, 2, 3)]
+    for i, part in enumerate(parts, start=1):
+        assert main(["predict", str(tmp_path / "run"), str(data), "--shard", f"{i}/3", "--out", part]) == 0
+    assert [len(pd.read_csv(part)) for part in parts] == [8, 7, 7]  # contiguous, near-equal parts
+    assert main(["merge", parts[2], parts[0], "--out", str(tmp_path / "m.csv")]) == 2  # a part is missing
+    assert "all of 1..3" in capsys.readouterr().err
+    assert main(["merge", parts[2], parts[0], parts[1], "--out", str(tmp_path / "merged.csv")]) == 0
+    assert (tmp_path / "merged.csv").read_text() == (tmp_path / "all.csv").read_text()  # row for row
+    assert shard_indices(10, (3, 3)).tolist() == [7, 8, 9]
+    with pytest.raises(SystemExit):
+        main(["predict", str(tmp_path / "run"), str(data), "--shard", "0/3", "--out", str(tmp_path / "x.csv")])
