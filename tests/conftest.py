@@ -73,3 +73,15 @@ def channel_folder(tmp_path, rng):
             for channel in ("Ch1", "Ch2"):
                 write_tiff(root / name / f"c{i:03d}_{channel}.tif", rng.integers(0, 4000, (12, 12), dtype=np.uint16))
     return root
+
+
+def planted_squares(n=200, size=24, seed=0):
+    """(images, labels, centers): class 1 holds a bright 5x5 square somewhere on noise, class 0 noise only."""
+    rng = np.random.default_rng(seed)
+    images = rng.random((n, size, size, 1)).astype(np.float32) * 0.3
+    labels = np.arange(n) % 2
+    centers = rng.integers(4, size - 4, (n, 2))
+    for i in np.flatnonzero(labels):
+        r, c = centers[i]
+        images[i, r - 2:r + 3, c - 2:c + 3, 0] = 1.0
+    return images, labels, centers

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import planted_squares
 from protkit.explain import (
     attention_heatmaps,
     deletion_curve,
@@ -24,13 +25,7 @@ from protkit.models.fast_spec_cnn import fast_spec_cnn
 
 def _planted(n=160, size=24, seed=0):
     """Class 1: a bright 5x5 square somewhere on noise; class 0: noise only."""
-    rng = np.random.default_rng(seed)
-    images = rng.random((n, size, size, 1)).astype(np.float32) * 0.3
-    labels = np.arange(n) % 2
-    centers = rng.integers(4, size - 4, (n, 2))
-    for i in np.flatnonzero(labels):
-        r, c = centers[i]
-        images[i, r - 2:r + 3, c - 2:c + 3, 0] = 1.0
+    images, labels, _ = planted_squares(n, size, seed)
     return images, labels
 
 

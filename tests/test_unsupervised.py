@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import balanced_accuracy_score
 
-from conftest import IFC, requires, single_class_cells, write_png
+from conftest import IFC, planted_squares, requires, single_class_cells, write_png
 from protkit.cli import main
 from protkit.clustering import cluster_dataset, cluster_scores, fit_gmm, load_gmm, match_clusters, tsne
 from protkit.data import Dataset
@@ -158,15 +158,7 @@ def test_gmm_finds_well_separated_groups():
 
 # ---------------------------------------------------------------- Grad-CAM
 def _planted(n=200, size=24, seed=0):
-    """Class 1: a bright 5x5 square somewhere; class 0: noise only."""
-    rng = np.random.default_rng(seed)
-    images = rng.random((n, size, size, 1)).astype(np.float32) * 0.3
-    labels = np.arange(n) % 2
-    centers = rng.integers(4, size - 4, (n, 2))
-    for i in np.flatnonzero(labels):
-        r, c = centers[i]
-        images[i, r - 2:r + 3, c - 2:c + 3, 0] = 1.0
-    return images, labels, centers
+    return planted_squares(n, size, seed)
 
 
 def test_grad_cam_peaks_at_the_planted_signal():
