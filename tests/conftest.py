@@ -85,3 +85,18 @@ def planted_squares(n=200, size=24, seed=0):
         r, c = centers[i]
         images[i, r - 2:r + 3, c - 2:c + 3, 0] = 1.0
     return images, labels, centers
+
+
+def planted_square_finder(images, labels):
+    """A small CNN (conv1, conv2, global max pooling) trained for a few seconds on `planted_squares`."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((24, 24, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(images, labels, epochs=15, batch_size=32, verbose=0)
+    return model

@@ -4,11 +4,10 @@ A check that did nothing would pass a randomized model against itself, or a map 
 tests make sure it does not, and that a map which does point at the evidence passes.
 """
 
-import keras
 import numpy as np
 import pytest
 
-from conftest import planted_squares
+from conftest import planted_square_finder, planted_squares
 from protkit.explain import (
     attention_heatmaps,
     deletion_curve,
@@ -33,14 +32,7 @@ def _planted(n=160, size=24, seed=0):
 def planted():
     """A small CNN trained for a few seconds to find the square, and 24 images that carry it."""
     images, labels = _planted()
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((24, 24, 1))
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
-    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2")(x)
-    x = keras.layers.GlobalMaxPooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    model.fit(images, labels, epochs=15, batch_size=32, verbose=0)
+    model = planted_square_finder(images, labels)
     return model, images[labels == 1][:24]
 
 

@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import balanced_accuracy_score
 
-from conftest import IFC, planted_squares, requires, single_class_cells, write_png
+from conftest import IFC, planted_square_finder, planted_squares, requires, single_class_cells, write_png
 from protkit.cli import main
 from protkit.clustering import cluster_dataset, cluster_scores, fit_gmm, load_gmm, match_clusters, tsne
 from protkit.data import Dataset
@@ -163,14 +163,7 @@ def _planted(n=200, size=24, seed=0):
 
 def test_grad_cam_peaks_at_the_planted_signal():
     images, labels, centers = _planted()
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((24, 24, 1))
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
-    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2")(x)
-    x = keras.layers.GlobalMaxPooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    model.fit(images, labels, epochs=15, batch_size=32, verbose=0)
+    model = planted_square_finder(images, labels)
     assert last_conv_layer(model) == "conv2"
     positives = np.flatnonzero(labels)[:40]
     heatmaps = grad_cam(model, images[positives], class_index=1)
