@@ -46,6 +46,20 @@ def inspect_dataset(dataset, sample_items=64, seed=0):
         "skipped": len(dataset.skipped),
         "ignored_files": dict(dataset.ignored),
     }
+    _describe_labels(dataset, summary)
+    summary["problems"] = [f"{where}: {why}" for where, why in dataset.skipped]
+    if len(dataset) == 0:
+        summary["problem_count"] = len(summary["problems"])
+        return summary
+
+    ok = _describe_headers(dataset, summary)
+    _describe_values(dataset, summary, ok.index.to_numpy(), sample_items, seed)
+    summary["problem_count"] = len(summary["problems"])
+    return summary
+
+
+def _describe_labels(dataset, summary):
+    """CSV rows, class counts, labels per item and groups, into ``summary``."""
     if dataset.source.get("rows") is not None:
         summary["csv_rows"] = dataset.source["rows"]
         if dataset.source.get("rows_per_class") and dataset.source["rows"] != len(dataset):
@@ -58,11 +72,10 @@ def inspect_dataset(dataset, sample_items=64, seed=0):
     if dataset.groups is not None:
         unique, counts = np.unique(dataset.groups.astype(str), return_counts=True)
         summary["groups"] = {"count": int(len(unique)), "largest": int(counts.max()), "smallest": int(counts.min())}
-    summary["problems"] = [f"{where}: {why}" for where, why in dataset.skipped]
-    if len(dataset) == 0:
-        summary["problem_count"] = len(summary["problems"])
-        return summary
 
+
+def _describe_headers(dataset, summary):
+    """dtypes, sizes, channels and header problems from every item's header; returns the readable rows."""
     table = dataset.probe()
     unreadable = table[table["error"].notna()]
     summary["problems"] += [str(e) for e in unreadable["error"]]
@@ -83,9 +96,12 @@ def inspect_dataset(dataset, sample_items=64, seed=0):
         summary["problems"].append(
             "mixed channel counts: " + ", ".join(f"{int(n)} item(s) with {int(c)}" for c, n in channel_counts.items())
             + "; every item needs the same channels")
+    return ok
 
+
+def _describe_values(dataset, summary, readable, sample_items, seed):
+    """Per-channel value ranges (and NaN / constant-channel notes) of a seeded sample of the readable items."""
     rng = np.random.default_rng(seed)
-    readable = ok.index.to_numpy()
     chosen = rng.choice(readable, size=min(sample_items, len(readable)), replace=False) if len(readable) else []
     low, high, nonfinite, constant = None, None, 0, 0
     for index in chosen:
@@ -110,8 +126,6 @@ def inspect_dataset(dataset, sample_items=64, seed=0):
         summary["notes"].append(f"{nonfinite} sampled item(s) hold NaN/inf pixels (normalization maps them to 0)")
     if constant:
         summary["notes"].append(f"{constant} sampled item(s) have a constant channel (normalized to 0)")
-    summary["problem_count"] = len(summary["problems"])
-    return summary
 
 
 def format_summary(summary):
