@@ -1,5 +1,6 @@
 """Callbacks: per-epoch validation metrics written into `logs`, a confusion-matrix figure, GAN
-sample grids, and an epoch backup that a killed process cannot leave half-written."""
+sample grids, an epoch backup that a killed process cannot leave half-written, and the best
+epoch kept as the run's model."""
 
 from __future__ import annotations
 
@@ -162,3 +163,38 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
         with open(metadata, "w") as stream:
             json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, stream)
         os.replace(metadata, self._training_metadata_path)
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Keep the weights of the epoch with the best ``monitor`` and put them back when training ends.
+
+    The run's model is then its best validation epoch (the recipe's ``keep="best"``), not its
+    last one. ``best_epoch`` (0-based, None before any epoch) and ``best`` (its score) say which;
+    an epoch whose score is NaN never counts as best. After a resume, "best" counts from the
+    resumed epoch on. Unlike `keras.callbacks.EarlyStopping`, training is never cut short.
+
+    Args:
+        monitor: the logs key (e.g. "val_balanced_accuracy").
+        mode: "max" (higher is better) or "min".
+    """
+    def __init__(self, monitor, mode="max"):
+        super().__init__()
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min'. Received: mode={mode!r}")
+        self.monitor, self.mode = monitor, mode
+        self.best, self.best_epoch, self._weights = None, None, None
+
+    def on_train_begin(self, logs=None):
+        self.best, self.best_epoch, self._weights = None, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value):
+            return
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best, self.best_epoch = float(value), int(epoch)
+            self._weights = [np.array(w) for w in self.model.get_weights()]
+
+    def on_train_end(self, logs=None):
+        if self._weights is not None:
+            self.model.set_weights(self._weights)

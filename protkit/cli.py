@@ -167,7 +167,8 @@ def _cmd_train(args):
         normalization=args.normalization, augment=not args.no_augment, class_weight=args.class_weight,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, early_stopping=args.early_stopping,
         lr_schedule=args.lr_schedule, seed=args.seed, deterministic=args.deterministic, overwrite=args.overwrite,
-        strategy=strategy, verbose=_keras_verbosity(args), tta=args.tta, skip_bad=args.skip_bad)
+        strategy=strategy, verbose=_keras_verbosity(args), tta=args.tta, skip_bad=args.skip_bad,
+        label_smoothing=args.label_smoothing, keep=args.keep, calibration=args.calibration)
     if result.config["skipped"]:
         print(f"the pre-check left out {len(result.config['skipped'])} more item(s) with problems (--skip-bad)")
     print(_format_metrics(result.metrics))
@@ -317,21 +318,36 @@ def _add_train(commands):
     from protkit.models.presets import MODEL_PRESETS
 
     train = _command(commands, "train", "train a classifier into RUN_DIR")
-    train.add_argument("--model", choices=MODELS, default="fast_spec_cnn")
+    train.add_argument("--model", choices=MODELS,
+                       help="the classifier (default: resnet, preset small: the ResNet-18 layout at width 16)")
     train.add_argument("--preset", choices=sorted({name for names in MODEL_PRESETS.values() for name in names}),
                        help="a preset of the model: fast_spec_cnn has cpu (its default; fits 2 CPU cores) and paper "
-                            "(its paper's Table 1: 224 px, 50 epochs); the other models have none")
-    train.add_argument("--image-size", type=int, metavar="N",
-                       help="resize every item to N x N (default: the preset's, else 64)")
-    train.add_argument("--epochs", type=int, metavar="N", help="training epochs (default: the preset's, else 15)")
+                            "(its paper's Table 1 and training: 224 px, 50 epochs, constant learning rate); resnet "
+                            "has small (its default); plcnn and cnn have none")
+    train.add_argument("--image-size", type=_int_or_auto, metavar="N",
+                       help="resize every item to N x N (default: the preset's, else auto: the items' median longer "
+                            "side, a multiple of 8 within 16..128)")
+    train.add_argument("--epochs", type=_int_or_auto, metavar="N",
+                       help="training epochs (default: the preset's, else auto: about 100,000 images seen, within "
+                            "15..60 epochs)")
     train.add_argument("--batch-size", type=int, metavar="N", help="images per step (default: the preset's, else 32)")
-    train.add_argument("--learning-rate", type=float, metavar="LR", help="Adam's (default: the preset's, else 1e-3)")
+    train.add_argument("--learning-rate", type=float, metavar="LR",
+                       help="the optimizer's peak learning rate (default: the preset's, else 1e-3)")
     train.add_argument("--loss", default="auto", choices=("auto", "focal"),
                        help="auto: categorical (single-label) / binary (multi-label) cross-entropy; focal: multi-label")
     train.add_argument("--normalization", default="percentile", choices=("percentile", "dataset", "fixed"),
                        help="percentile: per image (shape; default); dataset: per channel over the training split "
                             "(keeps absolute intensity); fixed: divide by the dtype range")
-    train.add_argument("--class-weight", choices=("balanced",), help="balance classes in the loss (single-label)")
+    train.add_argument("--class-weight", choices=("auto", "balanced", "none"),
+                       help="class weights in the loss (default auto: balanced for single-label data, none for "
+                            "multi-label)")
+    train.add_argument("--label-smoothing", type=_float_or_auto, metavar="S",
+                       help="move targets this share towards uniform (default auto: 0.1 single-label, 0 multi-label)")
+    train.add_argument("--keep", choices=("best", "last"),
+                       help="the run's model: its best validation epoch (default) or its last")
+    train.add_argument("--calibration", choices=("temperature", "none"),
+                       help="temperature (default): fit a temperature on the validation probabilities, recorded in "
+                            "the run and applied by evaluate and predict (the top class never changes); none")
     train.add_argument("--no-augment", action="store_true", help="no flips/rotations/zoom")
     train.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
                        help="share of the items for validation: picks the best epoch and multi-label thresholds "
@@ -341,22 +357,31 @@ def _add_train(commands):
                             "figures printed are validation figures)")
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better validation score, keeping the best weights")
-    train.add_argument("--lr-schedule", choices=("plateau", "cosine"),
-                       help="plateau: halve the learning rate when validation stalls; cosine: decay to 0 over --epochs")
+    train.add_argument("--lr-schedule", choices=("warmup_cosine", "cosine", "plateau", "constant"),
+                       help="warmup_cosine (default): a linear warm-up over the first epoch, then cosine decay to 0; "
+                            "cosine: decay to 0 over --epochs; plateau: halve it when validation stalls; constant")
     train.add_argument("--seed", type=int, default=0, help="seeds the split, shuffling, augmentation, weights (default: 0)")
     train.add_argument("--deterministic", action="store_true",
                        help="TensorFlow op determinism: the same seed repeats a CPU run bit for bit")
     train.add_argument("--strategy", default="auto", choices=("auto", "default", "mirrored", "multiworker"),
                        help="tf.distribute strategy; multiworker reads TF_CONFIG; --batch-size is global "
                             "(default auto: multiworker if TF_CONFIG lists several tasks, mirrored with several GPUs)")
-    train.add_argument("--tta", default="none", choices=VIEWS,
+    train.add_argument("--tta", choices=VIEWS + ("auto",),
                        help="test-time augmentation recorded in the run (evaluate and predict repeat it): "
                             "dihedral averages the 8 rotations and mirror images (square images), flips the 4 "
-                            "mirror images (default: none)")
+                            "mirror images (default auto: dihedral for square images, else flips)")
     train.add_argument("--out", required=True, metavar="RUN_DIR")
     train.add_argument("--overwrite", action="store_true", help="replace a finished run in RUN_DIR")
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     train.set_defaults(func=_cmd_train)
+
+
+def _int_or_auto(text):
+    return text if text == "auto" else int(text)
+
+
+def _float_or_auto(text):
+    return text if text == "auto" else float(text)
 
 
 def _add_evaluate(commands):

@@ -39,13 +39,19 @@ ARMS = {"fast_spec_cnn": dict(model="fast_spec_cnn"),
         "traditional CNN": dict(model="cnn", model_kwargs={"filters": (32, 64), "hidden_units": 128})}
 
 
+# The demo's sizes (fast: PROTKIT_FAST=1, for CI and a first look) and how its model is trained; the
+# explanation benchmark (benchmarks/explain_sanity.py) trains the same model to check its maps.
+SIZES = {"fast": dict(n_images=240, image_size=48, epochs=3, folds=2, cv_epochs=1),
+         "full": dict(n_images=2000, image_size=64, epochs=30, folds=3, cv_epochs=10)}
+TRAINING = dict(model="fast_spec_cnn", preset="cpu", val_fraction=0.15, test_fraction=0.2)
+
+
 def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
     """Run the demo and return the test metrics dict. See the module docstring."""
     from protkit.training import train
 
     fast = os.environ.get("PROTKIT_FAST") == "1" if fast is None else fast
-    sizes = dict(n_images=240, image_size=48, epochs=3, folds=2, cv_epochs=1) if fast else \
-        dict(n_images=2000, image_size=64, epochs=30, folds=3, cv_epochs=10)
+    sizes = SIZES["fast" if fast else "full"]
     folder = RunFolder.open(out, overwrite=overwrite)
     started = time.perf_counter()
     say = functools.partial(print, flush=True) if verbose else (lambda *args, **kwargs: None)
@@ -53,8 +59,8 @@ def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
     dataset = _synthetic_as_files(folder, sizes, seed, say)
     say(f"[3/{STEPS}] training the Fast Spec CNN (CPU preset) for {sizes['epochs']} epochs: sigmoid outputs + "
         f"binary cross-entropy, since an image can carry several labels")
-    result = train(dataset, model="fast_spec_cnn", preset="cpu", out=folder / "run", image_size=sizes["image_size"],
-                   epochs=sizes["epochs"], val_fraction=0.15, test_fraction=0.2, seed=seed, verbose=2 if verbose else 0)
+    result = train(dataset, out=folder / "run", image_size=sizes["image_size"], epochs=sizes["epochs"], seed=seed,
+                   verbose=2 if verbose else 0, **TRAINING)
     say(f"      split: {result.metrics['protocol']['split']}")
 
     say(f"[4/{STEPS}] the same test predictions under three metrics, next to two baselines")

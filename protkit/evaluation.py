@@ -24,8 +24,9 @@ import pandas as pd
 from scipy import stats
 
 from protkit import metrics as metrics_lib
+from protkit.calibration import apply_temperature
 from protkit.data import kfold_indices
-from protkit.recipes import resolve_settings
+from protkit.recipes import image_size_for
 from protkit.results import CVResult  # noqa: F401  (public here too)
 from protkit.runs import RunFolder, atomic_path, check_output_file, write_text
 from protkit.vocabulary import FOLD_METRICS, PER_CLASS_METRIC, split_kind
@@ -40,7 +41,7 @@ def _fold_row(fold, metrics, task, n_train, n_synthetic, n_test, minutes):
     return row
 
 
-def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset=None, image_size=None, normalization="percentile",
+def cross_validate(dataset, k=5, *, model=None, preset=None, image_size=None, normalization="percentile",
                    inner_val_fraction=0.15, gan=None, seed=0, out=None, overwrite=False, progress=True, **train_kwargs):
     """k-fold cross-validation of one model on ``dataset``.
 
@@ -85,7 +86,8 @@ def cross_validate(dataset, k=5, *, model="fast_spec_cnn", preset=None, image_si
             with np.load(saved, allow_pickle=False) as stored:
                 row = json.loads(str(stored["row"]))
                 prediction = {"test_indices": stored["test_indices"], "y_true": stored["y_true"],
-                              "probabilities": stored["probabilities"]}
+                              "probabilities": stored["probabilities"],
+                              "thresholds": stored["thresholds"] if "thresholds" in stored.files else np.zeros(0)}
             if progress:
                 print(f"fold {fold + 1}/{k}: done earlier, loaded from {saved}")
         else:
@@ -129,7 +131,7 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
     from protkit.training import train
 
     started = time.perf_counter()
-    size = tuple(resolve_settings(model, preset, image_size)["image_size"])
+    size = tuple(image_size_for(dataset, model, preset, image_size))
     run_dir = None if folder is None else folder / f"fold_{fold}"
     # An interrupted fold resumes from its last epoch; anything else in its folder is replaced.
     resumable = run_dir is not None and RunFolder.is_interrupted(run_dir)
@@ -144,13 +146,15 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
                               seed=seed + fold, **gan)
         result = train(balance.dataset, normalization="fixed", **common)
         test_images = np.clip(load_images(dataset.subset(test_idx), image_size=size, normalizer=normalization), 0, 1)
-        probabilities = model_probabilities(result.model, test_images, result.config.get("tta", "none"))
+        probabilities = apply_temperature(model_probabilities(result.model, test_images, result.config.get("tta", "none")),
+                                          result.config.get("temperature"), dataset.task)
         n_synthetic = int(balance.dataset.synthetic.sum())
     else:
         result = train(dataset.subset(train_idx), normalization=normalization, **common)
         pipeline = make_pipeline(dataset, test_idx, batch_size=64, labels=False, image_size=size,
                                  normalizer=result.normalizer, cache=False)
-        probabilities = model_probabilities(result.model, pipeline, result.config.get("tta", "none"))
+        probabilities = apply_temperature(model_probabilities(result.model, pipeline, result.config.get("tta", "none")),
+                                          result.config.get("temperature"), dataset.task)
         n_synthetic = 0
     thresholds = result.config.get("thresholds")
     y_true = dataset.labels[test_idx]
@@ -159,7 +163,8 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
     row = _fold_row(fold, scores, dataset.task, len(train_idx) + n_synthetic, n_synthetic, len(test_idx),
                     (time.perf_counter() - started) / 60)
     return row, {"test_indices": np.asarray(test_idx), "y_true": np.asarray(y_true),
-                 "probabilities": np.asarray(probabilities, np.float32)}
+                 "probabilities": np.asarray(probabilities, np.float32),
+                 "thresholds": np.asarray(thresholds if thresholds is not None else [], np.float32)}
 
 
 def confidence_interval(values, level=0.95):

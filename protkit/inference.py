@@ -20,6 +20,7 @@ import tensorflow as tf
 
 import protkit.layers  # noqa: F401  (registers protkit's layers for deserialization)
 from protkit import metrics
+from protkit.calibration import apply_temperature, calibration_report
 from protkit.data import Normalizer, make_pipeline, readable_errors
 from protkit.data.pipeline import ItemLoader
 from protkit.data.readers import ImageReadError
@@ -56,23 +57,53 @@ class Run:
         """The run's test-time augmentation: a view set of `protkit.views` ("none" for older runs)."""
         return self.config.get("tta", "none")
 
+    @property
+    def temperature(self):
+        """The run's temperature (`protkit.calibration`, fitted on its validation part) or None (none)."""
+        return self.config.get("temperature")
+
 
 class Ensemble:
     """Several trained models of one task as one: their probabilities averaged.
 
     Called like a Keras model (``ensemble(images, training=False)``) and with ``predict``; the
-    members see the same prepared images.
+    members see the same prepared images. Each member's probabilities are first averaged over
+    ``views`` (test-time augmentation, `protkit.views`) and scaled by its own temperature
+    (``temperatures``, one per member, None for none; ``task`` says how), exactly as that
+    member's own run would predict; then the members are averaged.
     """
 
-    def __init__(self, members):
+    def __init__(self, members, temperatures=None, task=None, views="none"):
         self.members = list(members)
+        self.temperatures = list(temperatures) if temperatures is not None else [None] * len(self.members)
+        self.task = task
+        self.views = check_views(views)
+
+    def with_views(self, views):
+        """The same ensemble averaging over ``views``."""
+        return Ensemble(self.members, self.temperatures, self.task, views)
 
     def __call__(self, images, training=False):
-        outputs = [member(images, training=training) for member in self.members]
+        outputs = []
+        for member, temperature in zip(self.members, self.temperatures):
+            averaged = view_averaged(lambda x, net=member: net(x, training=training), self.views)
+            outputs.append(scaled_by_temperature(averaged(images), temperature, self.task))
         return keras.ops.mean(keras.ops.stack(outputs, axis=0), axis=0)
 
     def predict(self, data, verbose=0, **kwargs):
-        return np.mean([member.predict(data, verbose=verbose, **kwargs) for member in self.members], axis=0)
+        return np.mean([apply_temperature(model_probabilities(member, data, self.views, verbose=verbose), temperature,
+                                          self.task)
+                        for member, temperature in zip(self.members, self.temperatures)], axis=0)
+
+
+def scaled_by_temperature(probabilities, temperature, task):
+    """`protkit.calibration.apply_temperature` on a tensor (any Keras backend); None or 1: unchanged."""
+    if temperature is None or float(temperature) == 1.0:
+        return probabilities
+    p = keras.ops.clip(probabilities, 1e-7, 1 - 1e-7)
+    if task == MULTI_LABEL:
+        return keras.ops.sigmoid((keras.ops.log(p) - keras.ops.log1p(-p)) / float(temperature))
+    return keras.ops.softmax(keras.ops.log(p) / float(temperature), axis=-1)
 
 
 def load_run(run_dir):
@@ -122,11 +153,13 @@ def load_ensemble(run_dirs, where=None):
                              f"one ensemble" + (" (normalization 'dataset' is fitted per fold: train with "
                                                 "'percentile' or 'fixed' to ensemble folds)"
                                                 if "normalization" in differ else ""))
-    config = dict(first.config, ensemble=[str(run.run_dir) for run in runs])
+    # each member's temperature is applied inside the ensemble, to its own output
+    config = dict(first.config, ensemble=[str(run.run_dir) for run in runs], temperature=None)
     if first.config.get("thresholds") is not None:
         config["thresholds"] = np.mean([run.config["thresholds"] for run in runs], axis=0).tolist()
     folder = pathlib.Path(where) if where is not None else pathlib.Path(first.run_dir).parent
-    return Run(folder, Ensemble(run.model for run in runs), config, first.normalizer)
+    members = Ensemble([run.model for run in runs], [run.temperature for run in runs], first.task)
+    return Run(folder, members, config, first.normalizer)
 
 
 def align_labels(dataset, class_names):
@@ -176,15 +209,20 @@ def evaluate_run(run, dataset, batch_size=64, verbose=0, tta=None):
                              normalizer=run.normalizer)
     item_loader(run, dataset)  # checks the channel count against the run before any work
     with readable_errors():
-        probabilities = model_probabilities(run.model, pipeline, tta, verbose=verbose)
+        raw = model_probabilities(run.model, pipeline, tta, verbose=verbose)
+    probabilities = apply_temperature(raw, run.temperature, run.task)
     result = metrics.evaluate_predictions(y_true, probabilities, run.task, class_names=run.class_names,
                                           thresholds=run.thresholds)
+    if not isinstance(run.model, Ensemble):  # an ensemble scales its members inside: no single "before"
+        result["calibration"] = calibration_report(raw, y_true, run.task, run.temperature or 1.0)
     result["protocol"] = {
         "data": dataset.source,
         "items": len(dataset),
         "run": str(run.run_dir),
         "thresholds": "tuned on the run's validation split" if run.config.get("thresholds") else "0.5",
         "test_time_augmentation": _tta_words(tta),
+        "calibration": (f"temperature {run.temperature:.3f}, fitted on the run's validation part"
+                        if run.temperature else "none"),
         "note": "every item of DATA is scored; make sure it holds none of the run's training items",
     }
     return metrics.to_jsonable(result)
@@ -193,6 +231,8 @@ def evaluate_run(run, dataset, batch_size=64, verbose=0, tta=None):
 def model_probabilities(model, data, tta="none", verbose=0):
     """Probabilities of ``model`` on a batched image pipeline (or array), averaged over the views
     of ``tta`` (`protkit.views`); with "none" this is ``model.predict``."""
+    if isinstance(model, Ensemble):  # each member averages its own views, then its temperature
+        return model.with_views(tta).predict(data, verbose=verbose)
     if check_views(tta) == "none":
         return model.predict(data, verbose=verbose)
     forward = tf.function(view_averaged(lambda x: model(x, training=False), tta), autograph=False)
@@ -335,14 +375,23 @@ def merge_predictions(parts, out_csv, overwrite=False):
 
 def compiled_forward(run, tta=None):
     """``run``'s model as a compiled forward pass over float32 batches (far less Python per batch
-    than ``predict_on_batch``), averaged over the views of ``tta`` (default the run's own)."""
+    than ``predict_on_batch``), averaged over the views of ``tta`` (default the run's own), then
+    scaled by the run's temperature."""
     height, width = run.config["image_size"]
     channels = len(run.config["channel_names"])
 
-    def forward(images):
-        return run.model(images, training=False)
+    views = check_views(run.tta if tta is None else tta)
+    if isinstance(run.model, Ensemble):  # each member averages its own views, then its temperature
+        averaged = run.model.with_views(views)
+    else:
+        def averaged_views(images):
+            return run.model(images, training=False)
 
-    forward = view_averaged(forward, check_views(run.tta if tta is None else tta))
+        averaged = view_averaged(averaged_views, views)
+
+    def forward(images):  # the temperature was fitted on view-averaged probabilities, so it comes after
+        return scaled_by_temperature(averaged(images), run.temperature, run.task)
+
     return tf.function(forward, input_signature=[tf.TensorSpec((None, height, width, channels), tf.float32)],
                        autograph=False)
 

@@ -44,6 +44,10 @@ class TrainResult:
         probabilities: predicted probabilities for "validation" (and "test") items, in split order.
         run_dir: the run folder, or None.
         normalizer: the fitted `Normalizer` (prepare new images with it).
+
+    ``result.predict(images)`` gives the run's probabilities as `evaluate` and `predict` do
+    (its test-time augmentation and temperature); ``result.model.predict`` gives the bare
+    network's, which the run's thresholds were not tuned on.
     """
 
     model: object
@@ -55,6 +59,15 @@ class TrainResult:
     run_dir: pathlib.Path | None
     normalizer: object = None
 
+    def predict(self, images):
+        """Probabilities for prepared ``images`` (N, H, W, C) or a batched image pipeline: the views of the run's
+        test-time augmentation averaged, then its temperature applied."""
+        from protkit.calibration import apply_temperature
+        from protkit.inference import model_probabilities
+
+        probabilities = model_probabilities(self.model, images, self.config.get("tta", "none"))
+        return apply_temperature(probabilities, self.config.get("temperature"), self.config["task"])
+
 
 @dataclasses.dataclass
 class CVResult:
@@ -64,8 +77,10 @@ class CVResult:
         folds: one row per fold: fold, items in training (real and generated) and test, the
             task's metrics, per-class recall (single-label) or F1 (multi-label), minutes.
         summary: `protkit.evaluation.summarize(folds)`.
-        predictions: per fold, ``test_indices``, ``y_true`` and ``probabilities`` (for McNemar
-            and pooled confusion matrices).
+        predictions: per fold, ``test_indices``, ``y_true``, ``probabilities`` (calibrated as
+            the fold's run says; for McNemar and pooled confusion matrices) and ``thresholds``
+            (the fold's multi-label thresholds, tuned on its inner validation part; empty for
+            single-label).
         protocol: the words that go with the numbers.
         out: the results folder, or None.
     """

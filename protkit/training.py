@@ -1,27 +1,31 @@
 """Train a classifier on a `Dataset` into a run folder: one entry point made of named steps.
 
-`train` is six steps over one validated `protkit.recipes.TrainConfig`:
+`train` is six steps over one validated `protkit.recipes.TrainConfig` (the recipe's "auto"
+choices decided for the data once the split is known, `TrainConfig.for_data`):
 
 1. `split_items`: stratified (grouped when the dataset has groups) train / validation / test;
 2. `open_run_folder`: create RUN_DIR, or resume the interrupted run of the same configuration;
 3. `make_feeds`: the normalization fitted on the training split, the tf.data pipelines;
 4. `build_and_compile`: the model, its loss from the task, the optimizer and schedule;
-5. `make_callbacks`: per-epoch validation metrics, schedule, early stopping, checkpoints, logs;
+5. `make_callbacks`: per-epoch validation metrics, schedule, early stopping, the best epoch
+   kept, checkpoints, logs;
 6. `fit`, then `score_and_write`: thresholds, validation / test metrics, the run folder's files.
 
 Every argument is checked before anything is written. RUN_DIR holds:
 
-    model.keras     the trained model after the last epoch (loads with safe_mode=True)
-    best.keras      the model at its best validation epoch (balanced accuracy / macro-F1; after a
-                    resume, "best" counts from the resumed epoch on)
+    model.keras     the run's model (loads with safe_mode=True): its best validation epoch
+                    (balanced accuracy / macro-F1) with keep="best", the recipe's, else its last
+    best.keras      the model at its best validation epoch (after a resume, "best" counts from
+                    the resumed epoch on)
     config.json     everything `evaluate`/`predict` need: classes, channels, image size,
                     normalization statistics, thresholds, task, split protocol, the recipe
     history.csv     per-epoch training and validation metrics
     metrics.json    validation (and test, if a test fraction was held out) metrics + protocol
-    *.png           learning curves; confusion matrix (single-label)
+    *.png           learning curves; validation confusion matrix of the run's model (single-label);
+                    reliability diagram before / after temperature scaling
 
-Loss from the task: single-label → softmax + categorical cross-entropy; multi-label → sigmoid
-+ binary cross-entropy (or focal). The Fast Spec CNN paper used categorical cross-entropy on a
+Loss from the task: single-label → softmax + categorical cross-entropy (with the recipe's label
+smoothing); multi-label → sigmoid + binary cross-entropy (or focal). The Fast Spec CNN paper used categorical cross-entropy on a
 multi-label task; that treats the labels of an image as competing for one unit of probability,
 which is wrong when an image carries several labels, so protkit does not do it.
 
@@ -40,14 +44,15 @@ import keras
 import numpy as np
 import pandas as pd
 
+from protkit import calibration as calibration_lib
 from protkit import distribute, plots
 from protkit import metrics as metrics_lib
 from protkit.augment import classical_augmentation
-from protkit.callbacks import ConfusionMatrixFigure, EpochBackup, ValidationMetrics
+from protkit.callbacks import EpochBackup, KeepBest, ValidationMetrics
 from protkit.data import Normalizer, make_pipeline, readable_errors, train_val_test_split
 from protkit.inference import model_probabilities
 from protkit.models import build_model
-from protkit.recipes import LR_SCHEDULES, TrainConfig, resolve_settings  # noqa: F401  (public here too)
+from protkit.recipes import LR_SCHEDULES, RECIPE, TrainConfig, resolve_settings  # noqa: F401  (public here too)
 from protkit.results import TrainResult  # noqa: F401  (public here too)
 from protkit.runs import RunFolder, atomic_path
 from protkit.vocabulary import METRIC_DEFINITIONS, MONITOR, MULTI_LABEL, SINGLE_LABEL, check_task, split_kind, version
@@ -56,36 +61,51 @@ _OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsp
 Feeds = collections.namedtuple("Feeds", "train validation validation_images normalizer")
 
 
-def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=None, epochs=None, batch_size=None,
+def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs=None, batch_size=None,
           learning_rate=None, loss="auto", normalization="percentile", augment=True, class_weight=None,
           val_fraction=0.2, test_fraction=0.0, early_stopping=None, seed=0, overwrite=False, verbose="auto",
           model_kwargs=None, lr_schedule=None, callbacks=None, deterministic=False, strategy=None, optimizer=None,
-          tta="none", skip_bad=False):
+          tta=None, skip_bad=False, label_smoothing=None, keep=None, calibration=None):
     """Train a classifier on ``dataset`` and (with ``out``) write a complete run folder.
+
+    Every recipe choice left as None takes `protkit.recipes.RECIPE` (changed by the model's
+    preset): the ResNet ("small"), the items' own size up to 128 px, epochs that follow the data
+    size, warm-up + cosine decay, label smoothing and balanced class weights (single-label), the
+    best validation epoch kept, dihedral test-time augmentation. The run records what was
+    chosen and why (``config.json``: ``recipe_choices``) and, unless ``verbose=0``, prints it.
 
     Args:
         dataset: a labelled `protkit.data.Dataset`. If it has groups, the split is grouped (no
             group in two parts); give groups with ``dataset.with_groups(...)``.
-        model: "fast_spec_cnn", "plcnn", "cnn" (traditional CNN) or "resnet".
+        model: "resnet" (the recipe's), "fast_spec_cnn", "plcnn" or "cnn" (traditional CNN).
         preset: one of the model's presets (`protkit.models.presets`): the Fast Spec CNN has
-            "cpu" (its default; fits 2 CPU cores) and "paper" (Table 1 of its paper); the other
-            models have none. Naming a preset the model lacks is an error.
+            "cpu" (its default; fits 2 CPU cores) and "paper" (Table 1 of its paper, trained
+            as the paper did); the ResNet has "small" (its default); the other models have
+            none. Naming a preset the model lacks is an error.
         out: the run folder (None: nothing is written, nothing can be resumed).
         image_size, epochs, batch_size, learning_rate, optimizer: override the preset (or
-            `protkit.recipes.TRAINING_DEFAULTS`); optimizer "adam", "sgd" or "rmsprop".
+            `protkit.recipes.RECIPE`); ``image_size`` and ``epochs`` may be "auto" (the
+            data decide); optimizer "adam", "sgd" or "rmsprop".
         loss: "auto", "focal" (multi-label) or a Keras loss.
         normalization: "percentile", "dataset" (fitted on the training split) or "fixed".
         augment: classical flips/rotations/zoom on training batches (True), False, or a callable.
-        class_weight: None, "balanced" (single-label) or a dict.
+        class_weight: "auto" (balanced for single-label, none for multi-label), "balanced"
+            (single-label), "none" or a dict.
+        label_smoothing: a number in [0, 1) or "auto" (0.1 single-label, 0 multi-label).
+        keep: "best" (the run's model is its best validation epoch) or "last".
+        calibration: "temperature" (a temperature fitted on the validation probabilities by
+            `protkit.calibration_lib.fit_temperature`, recorded in the run and applied by
+            `evaluate` and `predict`; the top class never changes) or "none".
         val_fraction, test_fraction: the split (seeded, stratified or grouped).
         early_stopping: None, or patience in epochs on the validation monitor (best weights kept).
         seed: seeds the split, the shuffling, augmentation and weight initialisation.
         overwrite: replace an existing finished run in ``out``.
         verbose: Keras verbosity ("auto", 0, 1, 2).
         model_kwargs: extra arguments for the model builder.
-        lr_schedule: None (constant learning rate), "plateau" (halve it when the validation
-            monitor has not improved for 4 epochs, down to 1/64 of the start) or "cosine"
-            (cosine decay to zero over ``epochs``).
+        lr_schedule: "warmup_cosine" (the recipe's: a linear warm-up over the first epoch, at
+            most a tenth of the run, then cosine decay to zero), "cosine" (cosine decay to
+            zero over ``epochs``), "plateau" (halve it when the validation monitor has not
+            improved for 4 epochs, down to 1/64 of the start) or "constant".
         callbacks: extra Keras callbacks for `keras.Model.fit` (e.g. a time budget).
         deterministic: switch on TensorFlow's op determinism (process-wide, and it stays on):
             with the same seed, a CPU run repeats bit for bit (tested). Some GPU kernels have
@@ -96,7 +116,8 @@ def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=N
             built and compiled in its scope; ``batch_size`` is the global batch (split across
             replicas); in a multi-worker cluster only the chief writes ``out``.
         tta: test-time augmentation, a view set of `protkit.views`: "none", "flips" (4 mirror
-            images) or "dihedral" (8 rotations and mirror images; square images). The final
+            images), "dihedral" (8 rotations and mirror images; square images) or "auto"
+            (dihedral for square images, else flips). The final
             validation / test figures and thresholds use it, and the run records it, so
             `evaluate` and `predict` repeat it. Per-epoch validation stays on single views.
         skip_bad: the pre-check (`Dataset.verify`: every file's header and structure, channel
@@ -112,13 +133,17 @@ def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=N
         learning_rate=learning_rate, optimizer=optimizer, loss=loss, normalization=normalization, augment=augment,
         class_weight=class_weight, val_fraction=val_fraction, test_fraction=test_fraction,
         early_stopping=early_stopping, lr_schedule=lr_schedule, seed=seed, deterministic=deterministic,
-        model_kwargs=model_kwargs, tta=tta).check_dataset(dataset)
+        model_kwargs=model_kwargs, tta=tta, label_smoothing=label_smoothing, keep=keep,
+        calibration=calibration).check_dataset(dataset)
     # A multi-worker strategy must exist before TensorFlow does any other work.
     strategy = None if strategy is None else distribute.get_strategy(strategy)
     before = len(dataset.skipped)
     dataset = dataset.verify(skip_bad=skip_bad, image_size=config.image_size)  # before anything is written
     channel_names = _channel_names(dataset)
     split = split_items(dataset, config)
+    config, chosen = config.for_data(dataset, len(split["train"]))
+    if verbose != 0:
+        print(f"recipe: {config.describe()}", flush=True)
     folder, backup_dir = open_run_folder(out, config.identity(dataset, channel_names), overwrite, strategy)
     if config.deterministic:
         import tensorflow as tf
@@ -129,7 +154,7 @@ def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=N
     network = build_and_compile(config, dataset, len(channel_names), len(split["train"]), strategy)
     validation, fit_callbacks = make_callbacks(config, dataset, split, feeds, folder, backup_dir)
     settings = dict(folder.identity if folder is not None else config.identity(dataset, channel_names),
-                    skipped=[": ".join(map(str, problem)) if isinstance(problem, tuple) else str(problem)
+                    recipe_choices=chosen, skipped=[": ".join(map(str, problem)) if isinstance(problem, tuple) else str(problem)
                              for problem in dataset.skipped[before:]])
     if strategy is not None:
         settings["strategy"] = distribute.describe(strategy)
@@ -139,6 +164,9 @@ def train(dataset, *, model="fast_spec_cnn", preset=None, out=None, image_size=N
         folder.write_json("config.json", _run_config(settings, "running", feeds, dataset,
                                                      started=time.strftime("%Y-%m-%d %H:%M:%S")))
     history, minutes = fit(network, config, dataset, split, feeds, fit_callbacks + list(callbacks or []), verbose)
+    kept = [callback for callback in fit_callbacks if isinstance(callback, KeepBest)]
+    if kept:
+        settings["kept_epoch"] = None if kept[0].best_epoch is None else kept[0].best_epoch + 1
     return score_and_write(network, history, minutes, config, settings, dataset, split, feeds, folder, strategy)
 
 
@@ -189,15 +217,25 @@ def build_and_compile(config, dataset, channels, n_train, strategy=None):
     with distribute.scope(strategy):
         network = build_model(config.model, (height, width, channels), dataset.num_classes, task=dataset.task,
                               preset=config.preset, **config.model_kwargs)
-        learning_rate = config.learning_rate
-        if config.lr_schedule == "cosine":
-            steps = config.epochs * -(-n_train // config.batch_size)
-            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
-        compile_for_task(network, dataset.task, learning_rate, loss=config.loss, optimizer=config.optimizer)
+        learning_rate = learning_rate_schedule(config, n_train)
+        compile_for_task(network, dataset.task, learning_rate, loss=config.loss, optimizer=config.optimizer,
+                         label_smoothing=config.label_smoothing)
     if strategy is not None:
         distribute.build_for(network, strategy, ((None, height, width, channels), "float32"),
                              ((None, dataset.num_classes), "float32"))
     return network
+
+
+def learning_rate_schedule(config, n_train):
+    """The learning rate of a resolved configuration: a float, or a Keras schedule over its steps."""
+    steps = config.epochs * -(-n_train // config.batch_size)
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
+    if config.lr_schedule == "warmup_cosine":
+        warmup = max(1, min(-(-n_train // config.batch_size), steps // 10))
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate / 100, decay_steps=max(steps - warmup, 1),
+                                                      warmup_target=config.learning_rate, warmup_steps=warmup)
+    return config.learning_rate
 
 
 def make_callbacks(config, dataset, split, feeds, folder=None, backup_dir=None):
@@ -212,6 +250,8 @@ def make_callbacks(config, dataset, split, feeds, folder=None, backup_dir=None):
     if config.early_stopping:
         chosen.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.early_stopping,
                                                     restore_best_weights=True))
+    if config.keep == "best":
+        chosen.append(KeepBest(monitor))
     if folder is not None:
         chosen.append(keras.callbacks.ModelCheckpoint(str(folder / "best.keras"), monitor=monitor, mode="max",
                                                       save_best_only=True))
@@ -219,8 +259,6 @@ def make_callbacks(config, dataset, split, feeds, folder=None, backup_dir=None):
         chosen.append(EpochBackup(str(backup_dir)))
     if folder is not None:
         chosen.append(keras.callbacks.CSVLogger(str(folder / "history.csv"), append=folder.resumed))
-        if dataset.task == SINGLE_LABEL:
-            chosen.append(ConfusionMatrixFigure(validation, dataset.class_names, folder / "confusion_matrix.png"))
     return validation, chosen
 
 
@@ -238,23 +276,35 @@ def fit(network, config, dataset, split, feeds, callbacks, verbose="auto"):
 
 def score_and_write(network, history, minutes, config, settings, dataset, split, feeds, folder=None, strategy=None):
     """Step 6b: thresholds tuned on validation (multi-label), validation / test metrics, and the run's files."""
-    probabilities = {"validation": model_probabilities(network, feeds.validation_images, config.tta)}
-    thresholds = None
-    if dataset.task == MULTI_LABEL:
-        thresholds = metrics_lib.tune_thresholds(dataset.labels[split["validation"]], probabilities["validation"])
+    raw = {"validation": model_probabilities(network, feeds.validation_images, config.tta)}
     if len(split["test"]):
         test_images = make_pipeline(dataset, split["test"], batch_size=64, labels=False, image_size=config.image_size,
                                     normalizer=feeds.normalizer)
         if strategy is not None:
             test_images = distribute.shard_by_data(test_images, strategy)
-        probabilities["test"] = model_probabilities(network, test_images, config.tta)
+        raw["test"] = model_probabilities(network, test_images, config.tta)
+    temperature = None
+    if config.calibration == "temperature":
+        temperature = calibration_lib.fit_temperature(raw["validation"], dataset.labels[split["validation"]], dataset.task)
+    probabilities = {part: calibration_lib.apply_temperature(probs, temperature, dataset.task) for part, probs in raw.items()}
+    thresholds = None
+    if dataset.task == MULTI_LABEL:
+        thresholds = metrics_lib.tune_thresholds(dataset.labels[split["validation"]], probabilities["validation"])
     results = {part: metrics_lib.evaluate_predictions(
         dataset.labels[split[part]], probs, dataset.task, class_names=dataset.class_names,
         thresholds=thresholds if thresholds is not None else 0.5) for part, probs in probabilities.items()}
+    for part, probs in raw.items():
+        results[part]["calibration"] = calibration_lib.calibration_report(probs, dataset.labels[split[part]], dataset.task,
+                                                                      temperature or 1.0)
     results["protocol"] = dict(protocol(dataset, split, config.seed, thresholds is not None),
                                test_time_augmentation=config.tta)
+    if config.keep == "best":
+        results["protocol"]["kept_epoch"] = (f"epoch {settings.get('kept_epoch')} of {config.epochs}, the best on "
+                                             f"validation: the validation figures are optimistic; test figures "
+                                             f"(test_fraction) or `evaluate` on other data are not")
     results["training_minutes"] = round(minutes, 3)
     run_config = _run_config(settings, "complete", feeds, dataset, training_minutes=round(minutes, 3),
+                             temperature=temperature,
                              thresholds=None if thresholds is None else [float(t) for t in thresholds],
                              split_sizes={part: int(len(indices)) for part, indices in split.items()})
     if folder is not None:
@@ -263,8 +313,24 @@ def score_and_write(network, history, minutes, config, settings, dataset, split,
         folder.write_json("metrics.json", metrics_lib.to_jsonable(results))
         write_split(folder / "split.csv", dataset, split)
         plots.save(plots.learning_curves(history), folder / "learning_curves.png", overwrite=True, close=True)
+        _reliability_figure(folder / "reliability.png", raw, probabilities, dataset, split, temperature)
+        if dataset.task == SINGLE_LABEL:
+            plots.save(plots.confusion_matrix(np.asarray(results["validation"]["confusion_matrix"]),
+                                              dataset.class_names),
+                       folder / "confusion_matrix.png", overwrite=True, close=True)
     return TrainResult(network, history, run_config, split, results, probabilities,
                        None if folder is None else folder.path, feeds.normalizer)
+
+
+def _reliability_figure(path, raw, calibrated, dataset, split, temperature):
+    """Reliability before and after temperature scaling, on the test part when there is one (it chose nothing)."""
+    part = "test" if "test" in raw else "validation"
+    labels = dataset.labels[split[part]]
+    curves = {"as trained": calibration_lib.reliability_curve(raw[part], labels, dataset.task)}
+    if temperature is not None:
+        curves[f"temperature {temperature:.2f}"] = calibration_lib.reliability_curve(calibrated[part], labels, dataset.task)
+    title = f"Calibration on the {part} part" + (" (where the temperature was fitted)" if part == "validation" else "")
+    plots.save(plots.reliability_diagram(curves, title=title), path, overwrite=True, close=True)
 
 
 def _run_config(settings, status, feeds, dataset, **extra):
@@ -272,7 +338,7 @@ def _run_config(settings, status, feeds, dataset, **extra):
                 groups=dataset.groups is not None, **extra)
 
 
-def compile_for_task(model, task, learning_rate=1e-3, loss="auto", optimizer="adam"):
+def compile_for_task(model, task, learning_rate=1e-3, loss="auto", optimizer="adam", label_smoothing=0.0):
     """Compile with the loss and metrics the task calls for.
 
     Args:
@@ -282,15 +348,17 @@ def compile_for_task(model, task, learning_rate=1e-3, loss="auto", optimizer="ad
         loss: "auto" (categorical / binary cross-entropy by task), "focal" (multi-label:
             binary focal cross-entropy, for rare labels), or any Keras loss.
         optimizer: "adam", "sgd" or "rmsprop".
+        label_smoothing: for ``loss="auto"``: the targets are moved this share towards uniform
+            (single-label) or towards 0.5 (multi-label).
     """
     check_task(task)
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {tuple(_OPTIMIZERS)}. Received: optimizer={optimizer!r}")
     if task == SINGLE_LABEL:
-        chosen = "categorical_crossentropy" if loss == "auto" else loss
+        chosen = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing) if loss == "auto" else loss
         task_metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     else:
-        chosen = {"auto": "binary_crossentropy"}.get(loss, loss) if isinstance(loss, str) else loss
+        chosen = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing) if loss == "auto" else loss
         if chosen == "focal":
             chosen = keras.losses.BinaryFocalCrossentropy(gamma=2.0)
         task_metrics = [keras.metrics.F1Score(average="macro", threshold=0.5, name="macro_f1"),

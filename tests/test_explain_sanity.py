@@ -81,9 +81,24 @@ def test_grad_cam_of_the_planted_signal_passes_deletion_and_noise_fails(planted)
     with pytest.raises(ValueError, match="one \\(H, W\\) map per image"):
         deletion_curve(model, images, noise[:3], class_index=1)
     with pytest.raises(ValueError, match="baseline"):
-        deletion_curve(model, images, noise, class_index=1, baseline="blur")
+        deletion_curve(model, images, noise, class_index=1, baseline="smear")
+    blurred_run = deletion_curve(model, images, class_index=1, steps=10, baseline="blur")
+    assert blurred_run["baseline"] == "blur" and blurred_run["curve"][0] == pytest.approx(result["curve"][0])
     with pytest.raises(ValueError, match="patch"):
         deletion_curve(model, images, noise, class_index=1, patch=0)
+
+
+def test_blurred_baseline_keeps_brightness_and_removes_detail():
+    from protkit.explain.checks import blurred
+
+    rng = np.random.default_rng(0)
+    flat = np.full((2, 16, 16, 3), 0.25, np.float32)
+    assert np.allclose(blurred(flat), flat)  # nothing to remove
+    noisy = rng.random((2, 32, 32, 1)).astype(np.float32)
+    smooth = blurred(noisy)
+    assert smooth.shape == noisy.shape
+    assert smooth.std() < 0.3 * noisy.std()  # detail gone
+    assert abs(float(smooth.mean()) - float(noisy.mean())) < 0.02  # brightness kept
 
 
 def test_sanity_checks_runs_both_and_reports_the_layer(planted):

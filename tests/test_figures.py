@@ -104,7 +104,17 @@ FIGURES = {
     "reconstructions": (lambda c, i: plots.reconstructions(i["images"], i["images"] * 0.5, n=2,
                                                            channel_names=c.channel_names), ("legend",)),
     "sanity_checks": (lambda c, i: plots.sanity_checks(_sanity_result()), ("legend",)),
+    "reliability_diagram": (lambda c, i: plots.reliability_diagram(_reliability_curves(i["rng"])), ("legend",)),
 }
+
+
+def _reliability_curves(rng):
+    from protkit.calibration import apply_temperature, reliability_curve
+
+    labels = rng.integers(0, 3, 60)
+    probabilities = rng.dirichlet(np.ones(3), 60)
+    return {"before": reliability_curve(probabilities, labels, "single_label"),
+            "after": reliability_curve(apply_temperature(probabilities, 2.0, "single_label"), labels, "single_label")}
 
 
 def _draw(kind, cells):

@@ -215,10 +215,12 @@ def test_overrides_and_presets_errors():
     assert [layer.filters for layer in model.layers if isinstance(layer, SeparableConvBlock)] == [4, 4, 4]
     assert model.get_layer("hidden").units == 8
 
-    with pytest.raises(ValueError, match=r"one of \('paper', 'cpu'\)\. Received: preset='tiny'"):
+    with pytest.raises(ValueError, match=r"one of \('paper', 'cpu', 'small'\)\. Received: preset='tiny'"):
         get_preset("tiny")
     with pytest.raises(ValueError, match="Received: preset='tiny'"):
         fast_spec_cnn((32, 32, 1), 2, preset="tiny")
+    with pytest.raises(ValueError, match=r"one of \('paper', 'cpu'\)\. Received: preset='small'"):
+        fast_spec_cnn((32, 32, 1), 2, preset="small")  # the ResNet's, not the Fast Spec CNN's
     with pytest.raises(ValueError, match="training loop"):
         fast_spec_cnn((32, 32, 1), 2, batch_size=8)
     with pytest.raises(ValueError, match=r"Received: \['colour'\]"):

@@ -46,6 +46,54 @@ def test_train_api_without_run_dir_single_label():
     assert "stratified" in result.metrics["protocol"]["split"]
 
 
+def test_keep_best_restores_the_best_epochs_weights():
+    import keras
+
+    from protkit.callbacks import KeepBest
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    keeper = KeepBest("val_score")
+    keeper.set_model(model)
+    keeper.on_train_begin()
+    kept = None
+    for epoch, score in enumerate([0.2, 0.7, float("nan"), 0.5]):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        keeper.on_epoch_end(epoch, {"val_score": score})
+        if epoch == 1:
+            kept = [np.array(w) for w in model.get_weights()]
+    keeper.on_train_end()
+    assert keeper.best_epoch == 1 and keeper.best == pytest.approx(0.7)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), kept))  # not the last epoch's
+
+
+def test_the_recipe_keeps_the_best_epoch_and_records_its_choices(tmp_path):
+    from protkit.inference import load_run
+
+    rng = np.random.default_rng(0)
+    images = rng.random((48, 20, 20, 1)).astype(np.float32)
+    labels = np.arange(48) % 2
+    images[labels == 1, 6:14, 6:14, 0] += 1.0
+    dataset = Dataset.from_arrays(images, labels=labels, class_names=["dim", "bright"])
+    result = train(dataset, epochs=4, out=tmp_path / "run", verbose=0, model_kwargs={"stages": (1, 1), "width": 4})
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["model"], config["preset"], config["image_size"], config["tta"]) == ("resnet", "small", [24, 24],
+                                                                                       "dihedral")
+    assert config["lr_schedule"] == "warmup_cosine" and config["label_smoothing"] == 0.1
+    assert config["class_weight"] == "balanced" and config["keep"] == "best"
+    assert config["recipe_choices"]["image_size"].startswith("24 px")
+    from protkit.data import load_images
+
+    validation = load_images(dataset, result.split["validation"], image_size=24, normalizer=result.normalizer)
+    assert np.allclose(result.predict(validation), result.probabilities["validation"], atol=1e-5)  # TTA + temperature
+    history = result.history["val_balanced_accuracy"]
+    assert config["kept_epoch"] == int(np.nanargmax(history)) + 1
+    assert "kept_epoch" in result.metrics["protocol"]
+    import keras
+
+    saved, best = load_run(tmp_path / "run").model, keras.saving.load_model(tmp_path / "run" / "best.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), best.get_weights()))  # the best epoch
+
+
 LEARNABLE = ("Nucleoli", "Plasma membrane", "Mitochondria")
 
 
@@ -78,7 +126,7 @@ def _tiny_dataset():
 TINY_CNN = {"filters": (4,), "hidden_units": 4}
 
 
-@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+@pytest.mark.parametrize("schedule", ["cosine", "plateau", "warmup_cosine"])
 def test_learning_rate_schedules_change_the_rate(schedule):
     import keras
 
@@ -95,6 +143,9 @@ def test_learning_rate_schedules_change_the_rate(schedule):
     assert result.config["lr_schedule"] == schedule
     if schedule == "cosine":
         assert seen[0] < 0.01 and seen[-1] < 1e-6 and all(a > b for a, b in zip(seen, seen[1:]))
+    elif schedule == "warmup_cosine":  # 6 epochs of 2 steps: warm-up over 1 step (a tenth of 12), then decay
+        assert seen[0] < 0.01 and seen[-1] < 1e-6 and all(a > b for a, b in zip(seen, seen[1:]))
+        assert seen[0] > 0.009  # past the warm-up after one epoch: near the peak, not at its start
     else:  # a tiny set stalls quickly: the rate is halved at least once, never below 1/64
         assert min(seen) <= 0.005 and min(seen) >= 0.01 / 64
 

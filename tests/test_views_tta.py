@@ -71,7 +71,10 @@ def test_tta_is_recorded_and_repeated_by_evaluate_and_predict(tmp_path):
     pipeline = make_pipeline(dataset, batch_size=16, labels=False, image_size=(16, 16), normalizer=run.normalizer)
     with_views = model_probabilities(run.model, pipeline, "dihedral")
     without = model_probabilities(run.model, pipeline, "none")
-    np.testing.assert_allclose(rows, with_views, atol=1e-5)  # predict repeats what evaluate measured
+    from protkit.calibration import apply_temperature
+
+    # predict repeats what evaluate measured: the views averaged, then the run's temperature
+    np.testing.assert_allclose(rows, apply_temperature(with_views, run.temperature, run.task), atol=1e-5)
     assert np.abs(with_views - without).max() > 1e-4  # the views change an asymmetric model's output
     assert repeated["balanced_accuracy"] is not None and single["balanced_accuracy"] is not None
     with pytest.raises(ValueError, match="tta must be one of"):

@@ -86,6 +86,29 @@ def verify_items(dataset, image_size=None, decode=False, max_workers=None):
     return bad, [problems[index] for index in bad]
 
 
+def item_sizes(dataset, limit=None, seed=0, max_workers=None):
+    """(n, 2) array of the (height, width) of items, from file headers (no pixels decoded).
+
+    Args:
+        dataset: a `Dataset` (in-memory items: their array shapes).
+        limit: measure at most this many items, a seeded random sample (None: all).
+        seed: seeds the sample.
+        max_workers: threads (default: 2 per CPU core, at most 16).
+
+    Unreadable items are left out (the pre-check `verify_items` reports them).
+    """
+    chosen = np.arange(len(dataset))
+    if limit is not None and len(chosen) > limit:
+        chosen = np.sort(np.random.default_rng(seed).choice(chosen, size=int(limit), replace=False))
+    if dataset.arrays is not None:
+        return np.array([dataset.arrays[i].shape[:2] for i in chosen], dtype=int).reshape(-1, 2)
+    workers = max_workers or min(16, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(lambda i: _check_item(dataset.items[i], False), chosen))
+    return np.array([(height, width) for height, width, _, problem in results if not problem],
+                    dtype=int).reshape(-1, 2)
+
+
 def _most_common(values):
     """The most frequent value (the first seen on a tie), or None."""
     return collections.Counter(values).most_common(1)[0][0] if values else None

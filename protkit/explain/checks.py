@@ -92,6 +92,21 @@ def randomization_test(model, images, class_index=None, layer=None, explainer=No
             "passed": bool(compared.any() and mean < pass_mark), "layer": layer}
 
 
+def blurred(images, sigma=None):
+    """Each image of (N, H, W, C) smoothed channel by channel with a Gaussian of ``sigma`` pixels
+    (default: an eighth of the smaller side), edges reflected: the image with its detail removed
+    but its overall intensity kept, the deletion baseline ``"blur"``."""
+    import cv2
+
+    images = np.asarray(images, np.float32)
+    sigma = max(min(images.shape[1:3]) / 8, 1.0) if sigma is None else float(sigma)
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        smooth = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+        out[i] = smooth.reshape(image.shape)
+    return out
+
+
 def deletion_curve(model, images, heatmaps=None, class_index=None, layer=None, steps=20, baseline="mean", seed=0,
                    patch=1, pass_ratio=DELETION_PASS_RATIO, batch_size=64):
     """Deletion sanity check (Petsiuk et al., 2018): does removing the "relevant" pixels hurt most?
@@ -118,7 +133,9 @@ def deletion_curve(model, images, heatmaps=None, class_index=None, layer=None, s
         layer: Grad-CAM layer when ``heatmaps`` is None (default `last_conv_layer`).
         steps: number of removal steps (positive).
         baseline: the value removed pixels take: ``"mean"`` (each image's per-channel mean),
-            ``"zero"`` (0, after the model's normalization) or a number.
+            ``"blur"`` (the same pixel of the image blurred by `blurred`: detail removed, the
+            cell's outline and brightness kept, so the image stays one the model has seen the
+            like of), ``"zero"`` (0, after the model's normalization) or a number.
         seed: seeds the random order and the tie-breaking.
         patch: side in pixels of the units removed (1: single pixels).
         pass_ratio: the area ratio must stay below it.
@@ -143,10 +160,12 @@ def deletion_curve(model, images, heatmaps=None, class_index=None, layer=None, s
         raise ValueError(f"one (H, W) map per image: expected {(n, height, width)}. Received: {heatmaps.shape}")
     if baseline == "mean":
         fill = images.mean(axis=(1, 2), keepdims=True)
+    elif baseline == "blur":
+        fill = blurred(images)
     elif baseline == "zero" or (isinstance(baseline, (int, float)) and not isinstance(baseline, bool)):
         fill = np.full((n, 1, 1, channels), 0.0 if baseline == "zero" else baseline, np.float32)
     else:
-        raise ValueError(f"baseline must be 'mean', 'zero' or a number. Received: baseline={baseline!r}")
+        raise ValueError(f"baseline must be 'mean', 'blur', 'zero' or a number. Received: baseline={baseline!r}")
     patch = int(patch)
     if patch < 1:
         raise ValueError(f"patch must be a positive int. Received: patch={patch}")

@@ -8,7 +8,8 @@ import importlib
 
 from protkit.vocabulary import SINGLE_LABEL, output_activation
 
-# name -> (module, builder); "fast_spec_cnn" is the only one that takes a preset.
+# name -> (module, builder); the Fast Spec CNN's builder reads its preset itself, the ResNet's preset is
+# expanded into its keyword arguments here.
 _BUILDERS = {
     "fast_spec_cnn": ("protkit.models.fast_spec_cnn", "fast_spec_cnn"),
     "plcnn": ("protkit.models.plcnn", "plcnn"),
@@ -22,18 +23,24 @@ def build_model(name, input_shape, num_classes, task=SINGLE_LABEL, preset=None, 
     """Build a classifier by name: "fast_spec_cnn", "plcnn", "cnn" (traditional CNN) or "resnet".
 
     ``preset`` names one of the model's own presets (`protkit.models.presets.MODEL_PRESETS`:
-    the Fast Spec CNN's "cpu", its default, or "paper"); a model without presets takes None.
-    Every model takes its own keyword arguments through ``kwargs``.
+    the Fast Spec CNN's "cpu", its default, or "paper"; the ResNet's "small", its default); a
+    model without presets takes None. Every model takes its own keyword arguments through
+    ``kwargs``; they win over the preset's.
     """
-    from protkit.models.presets import preset_for
+    from protkit.models.presets import get_preset, preset_for, split_preset
 
     if name not in _BUILDERS:
         raise ValueError(f"unknown model; choose one of {MODELS}. Received: name={name!r}")
     preset = preset_for(name, preset)
     module, builder = _BUILDERS[name]
     build = getattr(importlib.import_module(module), builder)
-    if preset is not None:
+    if preset is not None and name == "fast_spec_cnn":
         kwargs["preset"] = preset
+    elif preset is not None:
+        preset_keys = split_preset(get_preset(preset))[0]
+        if "stages" in kwargs:  # explicit stages replace the preset's depth (the two are alternatives)
+            preset_keys.pop("depth", None)
+        kwargs = dict(preset_keys, **kwargs)
     return build(input_shape, num_classes, task=task, **kwargs)
 
 

@@ -17,6 +17,9 @@ ATTENTION_LAYER = "attention"
 
 
 def _model_settings(preset, overrides):
+    owned = _presets.MODEL_PRESETS["fast_spec_cnn"]
+    if preset not in owned:
+        raise ValueError(f"Unknown preset; expected one of {owned}. Received: preset={preset!r}")
     settings, _ = _presets.split_preset(_presets.get_preset(preset))
     unknown = sorted(set(overrides) - set(_presets.MODEL_KEYS))
     if unknown:

@@ -17,7 +17,8 @@ Modules, all re-exported here (write ``plots.sample_grid``, not ``plots.datasets
   next to its input);
 - `explanations`: `heatmap_overlays` (Grad-CAM or attention over the cells), `sanity_checks`
   (the deletion and model-randomization checks of `protkit.explain.sanity_checks`);
-- `metrics`: results: `confusion_matrix`, `per_class_bars`, `accuracy_trap`, `comparison_bars`;
+- `metrics`: results: `confusion_matrix`, `per_class_bars`, `accuracy_trap`, `comparison_bars`,
+  `reliability_diagram` (calibration before and after temperature scaling);
 - `save`, and the colour constants `HPA_COLORS`, `HPA_MEANINGS`, `PALETTE`, `TINTS`.
 
 Every figure has a title, axis labels on its data axes, a legend or colour bar wherever colour
@@ -31,7 +32,7 @@ from protkit.plots._common import HPA_COLORS, HPA_MEANINGS, PALETTE, TINTS, save
 from protkit.plots.datasets import class_balance, normalization_comparison, sample_grid
 from protkit.plots.explanations import heatmap_overlays, sanity_checks
 from protkit.plots.images import channel_composite, channel_panels, raw_vs_inverted
-from protkit.plots.metrics import accuracy_trap, comparison_bars, confusion_matrix, per_class_bars
+from protkit.plots.metrics import accuracy_trap, comparison_bars, confusion_matrix, per_class_bars, reliability_diagram
 from protkit.plots.models import (
     attention_map,
     attention_received,
@@ -65,6 +66,7 @@ __all__ = [
     "mean_spectra",
     "normalization_comparison",
     "per_class_bars",
+    "reliability_diagram",
     "raw_vs_inverted",
     "sample_grid",
     "sanity_checks",

@@ -225,3 +225,29 @@ def comparison_bars(table, metric=None, ax=None, title=None, reference=None):
     legend_below(ax, handles=handles, fontsize=7, ncol=2, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def reliability_diagram(curves, title="Reliability", ax=None):
+    """Accuracy against confidence per bin, one line per set of probabilities, next to the diagonal.
+
+    Args:
+        curves: {label: `protkit.calibration.reliability_curve` result}, e.g. before and after
+            temperature scaling; each label gets its ECE in the legend.
+        title: the axes title.
+        ax: optional axes to draw into.
+
+    Returns:
+        The Figure. Markers sit at each bin's mean confidence; empty bins are left out; the
+        dotted diagonal is perfect calibration.
+    """
+    fig, ax = figure_and_axes(ax, (4.8, 4.4))
+    ax.plot([0, 1], [0, 1], ":", color="0.5", label="perfect calibration")
+    for label, curve in curves.items():
+        filled = np.asarray(curve["counts"]) > 0
+        ax.plot(np.asarray(curve["confidence"])[filled], np.asarray(curve["accuracy"])[filled], "o-",
+                label=f"{label} (ECE {curve['ece']:.3f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (mean predicted probability in the bin)",
+           ylabel="accuracy (share right in the bin)", title=title)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
