@@ -23,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 from protkit.augment import classical_augmentation
 from protkit.data import Normalizer, load_images, make_pipeline, train_val_test_split
-from protkit.models.autoencoder import dcae, encoder_of, mlp_classifier
+from protkit.models.autoencoder import dcae, encoder_of, encoder_statistics, mlp_classifier  # noqa: F401
 from protkit.training import balanced_class_weight
 from protkit.views import apply_view, view_count
 
@@ -127,39 +127,6 @@ def latent_features(encoder, dataset, indices=None, image_size=None, normalizer=
                           dtype=np.float32) for i in range(count)]
     stacked = np.stack(outputs, axis=1)
     return stacked.mean(axis=1) if average_views else stacked
-
-
-def encoder_statistics(encoder, layers=None):
-    """A feature model: the encoder's latent, plus texture statistics of its convolutions.
-
-    For each chosen convolution of the encoder, the mean and the standard deviation of every
-    output channel over the image (over the volume, for 3D): how much of each learned pattern a
-    cell holds, and how unevenly, wherever it sits. Staining patterns such as speckled or
-    homogeneous are textures, which such statistics describe well; they also do not move when a
-    cell turns. The latent comes first, so ``features[..., :latent_dim]`` is the latent alone.
-    Use the model as the ``encoder`` of `latent_features`.
-
-    Args:
-        encoder: a protkit autoencoder's encoder (`AutoencoderResult.encoder` or `encoder_of`).
-        layers: names of the convolution layers to summarize; default every convolution but
-            the first (whose filters mostly respond to edges and noise).
-
-    Returns:
-        A `keras.Model` from the encoder's input to (latent_dim + 2 * channels of the chosen
-        layers) features.
-    """
-    convolutions = [layer for layer in encoder.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv3D))]
-    chosen = convolutions[1:] if layers is None else [encoder.get_layer(name) for name in layers]
-    if not chosen:
-        raise ValueError(f"the encoder has no convolution to summarize (layers={layers!r})")
-    outputs = [encoder.outputs[0]]
-    for layer in chosen:
-        maps = layer.output
-        axes = tuple(range(1, len(maps.shape) - 1))
-        mean = keras.ops.mean(maps, axis=axes)
-        variance = keras.ops.mean(keras.ops.square(maps), axis=axes) - keras.ops.square(mean)
-        outputs += [mean, keras.ops.sqrt(keras.ops.maximum(variance, 1e-12))]
-    return keras.Model(encoder.inputs, keras.layers.Concatenate(name="features")(outputs), name="encoder_statistics")
 
 
 class LatentMLP(NamedTuple):

@@ -318,3 +318,50 @@ def test_encoder_statistics_are_the_latent_then_channel_means_and_stds():
     np.testing.assert_allclose(features[:, 14:], maps.std(axis=(1, 2)), rtol=1e-3, atol=1e-4)
     with pytest.raises(ValueError, match="no convolution"):
         encoder_statistics(encoder, layers=[])
+
+
+def test_dcae_mlp_is_a_model_train_evaluate_and_predict_know(tmp_path):
+    """DCAE + MLP through protkit.training.train: the autoencoder pretrained and frozen, the MLP
+    fitted on its features, one model.keras that evaluate and predict use like any run."""
+    import keras
+
+    from protkit.inference import evaluate_run, load_run, predict_run
+    from protkit.models import build_model
+    from protkit.models import dcae_mlp as dcae_mlp_module
+    from protkit.training import train
+
+    rng = np.random.default_rng(0)
+    images = rng.random((90, 16, 16, 2)).astype(np.float32) * 0.2
+    labels = np.arange(90) % 3
+    images[labels == 1, 4:12, 4:12, 0] += 0.8
+    images[labels == 2, :, :8, 1] += 0.8
+    dataset = Dataset.from_arrays(images, labels=labels, class_names=["a", "b", "c"])
+    seen = {}
+    original = dcae_mlp_module.pretrain
+
+    def recording(network, *args, **kwargs):
+        history = original(network, *args, **kwargs)
+        seen["history"] = history
+        seen["encoder"] = [np.array(w) for w in network.get_layer("encoder_statistics").get_weights()]
+        return history
+
+    dcae_mlp_module.pretrain = recording
+    try:
+        result = train(dataset, model="dcae_mlp", out=tmp_path / "run", epochs=20, verbose=0, tta="none",
+                       model_kwargs={"autoencoder_epochs": 10, "latent_dim": 8, "filters": (8, 16), "hidden": (16,)})
+    finally:
+        dcae_mlp_module.pretrain = original
+    assert seen["history"]["loss"][-1] < seen["history"]["loss"][0]  # the autoencoder learned to reconstruct
+    run = load_run(tmp_path / "run")
+    features = run.model.get_layer("encoder_statistics")
+    assert not features.trainable
+    # the head's training left the pretrained encoder as it was
+    assert all(np.array_equal(a, b) for a, b in zip(features.get_weights(), seen["encoder"]))
+    scaling = run.model.get_layer("feature_scaling")
+    assert np.abs(np.asarray(scaling.mean)).max() > 0  # adapted to the training features, not left at 0 / 1
+    assert result.config["model"] == "dcae_mlp" and "autoencoder_epochs" in result.config["model_kwargs"]
+    assert evaluate_run(run, dataset)["balanced_accuracy"] > 0.6  # the planted patterns are learnt
+    predict_run(run, dataset, tmp_path / "p.csv", progress=False)
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 90
+    untrained = build_model("dcae_mlp", (16, 16, 2), 3, latent_dim=8, filters=(8, 16), hidden=(16,))
+    assert isinstance(untrained.get_layer("latent_mlp"), keras.Model)

@@ -21,7 +21,9 @@ Builders:
   concatenates both latents.
 
 `encoder_of(model)` returns the encoder, reusable on its own (``dcae``'s is the sub-model
-named ``encoder``).
+named ``encoder``); `encoder_statistics(encoder)` adds texture statistics of its convolutions
+to the latent; `mlp_classifier` is the small MLP of DCAE + MLP (the whole classifier, trainable
+by `protkit train --model dcae_mlp`, is `protkit.models.dcae_mlp`).
 
 Example:
 >>> model = dcae((32, 32, 2), latent_dim=8, filters=(8, 16))
@@ -143,6 +145,39 @@ def encoder_of(model):
         codes = [model.get_layer("encoder_2d")(image), model.get_layer("encoder_3d")(volume)]
         return keras.Model([image, volume], keras.layers.Concatenate(name="fused_latent")(codes), name="encoder")
     raise ValueError(f"{model.name} is not a protkit autoencoder: no 'encoder' or 'encoder_2d'/'encoder_3d' layers")
+
+
+def encoder_statistics(encoder, layers=None):
+    """A feature model: the encoder's latent, plus texture statistics of its convolutions.
+
+    For each chosen convolution of the encoder, the mean and the standard deviation of every
+    output channel over the image (over the volume, for 3D): how much of each learned pattern a
+    cell holds, and how unevenly, wherever it sits. Staining patterns such as speckled or
+    homogeneous are textures, which such statistics describe well; they also do not move when a
+    cell turns. The latent comes first, so ``features[..., :latent_dim]`` is the latent alone.
+    Use the model as the ``encoder`` of `protkit.unsupervised.latent_features`.
+
+    Args:
+        encoder: a protkit autoencoder's encoder (`AutoencoderResult.encoder` or `encoder_of`).
+        layers: names of the convolution layers to summarize; default every convolution but
+            the first (whose filters mostly respond to edges and noise).
+
+    Returns:
+        A `keras.Model` from the encoder's input to (latent_dim + 2 * channels of the chosen
+        layers) features.
+    """
+    convolutions = [layer for layer in encoder.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv3D))]
+    chosen = convolutions[1:] if layers is None else [encoder.get_layer(name) for name in layers]
+    if not chosen:
+        raise ValueError(f"the encoder has no convolution to summarize (layers={layers!r})")
+    outputs = [encoder.outputs[0]]
+    for layer in chosen:
+        maps = layer.output
+        axes = tuple(range(1, len(maps.shape) - 1))
+        mean = keras.ops.mean(maps, axis=axes)
+        variance = keras.ops.mean(keras.ops.square(maps), axis=axes) - keras.ops.square(mean)
+        outputs += [mean, keras.ops.sqrt(keras.ops.maximum(variance, 1e-12))]
+    return keras.Model(encoder.inputs, keras.layers.Concatenate(name="features")(outputs), name="encoder_statistics")
 
 
 def mlp_classifier(input_dim, num_classes, hidden=(250, 50), dropout=0.3, task="single_label", name="latent_mlp"):

@@ -1,0 +1,97 @@
+"""DCAE + MLP as one classifier: an autoencoder's encoder, its texture statistics, a small MLP.
+
+The HEp-2 method: a convolutional autoencoder learns the cells without labels; its frozen
+encoder then describes each cell by its latent vector and, for every convolution after the
+first, the mean and standard deviation of each feature map over the cell (textures such as
+"speckled" or "homogeneous" are in those statistics, `encoder_statistics`); the features are
+standardized and a small MLP (250-50, as in the paper's 4096-250-50-5) classifies them.
+
+Here the three parts are one `keras.Model` (images -> probabilities), so a run of it is a run
+like any other: `protkit evaluate` and `protkit predict` load its ``model.keras``, test-time
+augmentation averages its predictions over the 8 views of a cell, and an ensemble of folds
+works. Training is two stages (`protkit.training.train` runs both for ``model="dcae_mlp"``):
+
+1. `pretrain`: the encoder with a mirrored decoder (`protkit.models.autoencoder`) is fitted to
+   reconstruct the training images (labels unused; the training pipeline's flips and rotations
+   as augmentation), then frozen, and the standardization layer ``feature_scaling`` is adapted
+   to the training features;
+2. the MLP head is fitted on the frozen features like any classifier (per-epoch validation,
+   the best epoch kept, class weights, label smoothing), each training image a fresh random
+   view of its cell.
+
+>>> model = dcae_mlp((32, 32, 2), 3, latent_dim=8, filters=(8, 16), hidden=(16,))
+>>> model.get_layer("encoder_statistics").output_shape  # 8 latent + mean and std of 16 channels
+(None, 40)
+>>> model.output_shape
+(None, 3)
+"""
+
+from __future__ import annotations
+
+import keras
+
+from protkit.models.autoencoder import _encoder_decoder, encoder_statistics, mlp_classifier
+from protkit.vocabulary import SINGLE_LABEL
+
+FEATURES, SCALING, HEAD = "encoder_statistics", "feature_scaling", "latent_mlp"
+PRETRAIN_KEYS = ("autoencoder_epochs",)  # model_kwargs read by `pretrain`, not by the builder
+AUTOENCODER_EPOCHS = 30
+
+
+def dcae_mlp(input_shape, num_classes, task=SINGLE_LABEL, latent_dim=256, filters=(32, 64, 128), hidden=(250, 50),
+             dropout=0.3, name="dcae_mlp"):
+    """The untrained DCAE + MLP classifier (see the module docstring); `pretrain` fits its encoder.
+
+    Args:
+        input_shape: (height, width, channels), height and width divisible by ``2 ** len(filters)``.
+        num_classes: classes (softmax) or labels (sigmoid, ``task="multi_label"``).
+        task: "single_label" or "multi_label".
+        latent_dim, filters: the autoencoder (256 and 32-64-128 won on HEp-2, benchmarks/unsupervised.py).
+        hidden, dropout: the MLP.
+        name: model name; its parts are ``encoder_statistics``, ``feature_scaling`` and ``latent_mlp``.
+
+    Returns:
+        keras.Model mapping images to probabilities.
+    """
+    encoder, _ = _encoder_decoder(input_shape, latent_dim, filters)
+    features = encoder_statistics(encoder)  # a nested model named "encoder_statistics" (FEATURES)
+    images = keras.Input(tuple(input_shape), name="images")
+    scaled = keras.layers.Normalization(axis=-1, name=SCALING)(features(images))
+    head = mlp_classifier(features.output_shape[-1], num_classes, hidden=hidden, dropout=dropout, task=task, name=HEAD)
+    return keras.Model(images, head(scaled), name=name)
+
+
+def pretrain(network, train_images, validation_images=None, epochs=AUTOENCODER_EPOCHS, learning_rate=1e-3,
+             verbose="auto"):
+    """Stage 1: fit ``network``'s encoder as an autoencoder, freeze it and adapt its feature scaling.
+
+    Args:
+        network: a `dcae_mlp` model.
+        train_images, validation_images: tf.data pipelines of image batches (labels, if any, are dropped).
+        epochs, learning_rate: Adam on the mean squared reconstruction error.
+        verbose: Keras verbosity.
+
+    Returns:
+        The autoencoder's history (``loss``, and ``val_loss`` with validation images).
+    """
+    features = network.get_layer(FEATURES)
+    encoder = keras.Model(features.inputs, features.get_layer("latent").output, name="encoder")
+    widths = [layer.filters for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
+    _, decoder = _encoder_decoder(tuple(encoder.input_shape[1:]), encoder.output_shape[-1], widths)
+    images = keras.Input(tuple(encoder.input_shape[1:]))
+    autoencoder = keras.Model(images, decoder(encoder(images)), name="dcae")
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    pairs = _image_pairs(train_images)
+    history = autoencoder.fit(pairs, validation_data=None if validation_images is None else
+                              _image_pairs(validation_images), epochs=int(epochs), shuffle=False, verbose=verbose)
+    features.trainable = False
+    network.get_layer(SCALING).adapt(_images_only(train_images).map(lambda x: features(x, training=False)))
+    return history.history
+
+
+def _images_only(pipeline):
+    return pipeline.map(lambda *batch: batch[0])
+
+
+def _image_pairs(pipeline):
+    return pipeline.map(lambda *batch: (batch[0], batch[0]))
