@@ -201,8 +201,15 @@ def _cmd_evaluate(args):
 
 
 def _cmd_predict(args):
+    from protkit.clustering import assign_clusters, is_cluster_run
     from protkit.inference import load_run, predict_run
 
+    if is_cluster_run(args.run_dir):  # a `protkit cluster` folder: new items to its clusters
+        with open(os.path.join(args.run_dir, "config.json"), encoding="utf-8") as stream:
+            _apply_run_defaults(args, json.load(stream))
+        table = assign_clusters(args.run_dir, dataset_from_args(args), args.out, overwrite=args.overwrite)
+        print(f"{len(table)} item(s) assigned to the clusters of {args.run_dir}; written to {args.out}")
+        return 0
     run = load_run(args.run_dir)
     _apply_run_defaults(args, run.config)
     dataset = dataset_from_args(args)

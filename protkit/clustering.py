@@ -248,3 +248,72 @@ def write_cluster_run(folder, dataset, result, k, scaler, config, tsne_items):
             figure = plots.embedding_scatter(embedding, names, title="t-SNE of latents: known labels",
                                              legend_title="label")
             plots.save(figure, out / "tsne_labels.png", overwrite=True, close=True)
+
+
+def is_cluster_run(run_dir):
+    """Whether ``run_dir`` is a finished `cluster_dataset` folder (its autoencoder, mixture and config)."""
+    import pathlib
+
+    run_dir = pathlib.Path(run_dir)
+    return all((run_dir / name).is_file() for name in ("autoencoder.keras", "gmm.npz", "config.json"))
+
+
+def assign_clusters(run_dir, dataset, out_csv=None, overwrite=False, batch_size=128):
+    """Assign new items to a cluster run's clusters: its encoder, normalization and Gaussian mixture, unchanged.
+
+    Nothing is refitted: the items are prepared as the run's were (image size, normalization),
+    encoded by its frozen encoder, standardized with its scaler and given the mixture's
+    posterior probabilities; the cluster is the most probable one. Assigning the run's own
+    items again gives its ``assignments.csv`` clusters.
+
+    Args:
+        run_dir: a `cluster_dataset` output folder.
+        dataset: the items (labels, if any, are copied into a ``label`` column, not used).
+        out_csv: where to write id, path, cluster and one ``prob_cluster_<c>`` column per cluster
+            (None: nothing is written); refused if it exists unless ``overwrite``.
+        batch_size: images per encoder batch.
+
+    Returns:
+        pandas.DataFrame with those columns.
+
+    Raises:
+        ValueError: when the items' channel count is not the run's.
+    """
+    import json
+    import pathlib
+
+    import keras
+
+    from protkit.data import Normalizer
+    from protkit.models.autoencoder import encoder_of
+    from protkit.runs import check_output_file
+    from protkit.unsupervised import latent_features
+
+    run_dir = pathlib.Path(run_dir)
+    if not is_cluster_run(run_dir):
+        raise FileNotFoundError(f"{run_dir}: not a finished cluster run (autoencoder.keras, gmm.npz, config.json)")
+    if out_csv is not None:
+        check_output_file(out_csv, overwrite)  # before any work
+    config = json.loads((run_dir / "config.json").read_text())
+    model = keras.saving.load_model(run_dir / "autoencoder.keras", safe_mode=True)
+    expected = model.input_shape[-1]
+    channels = dataset.read(0).shape[-1] if len(dataset) else expected
+    if channels != expected:
+        names = ", ".join(config.get("channel_names") or [])
+        raise ValueError(f"the cluster run was fitted on {expected} channel(s){f' ({names})' if names else ''}; "
+                         f"the items have {channels}")
+    gmm, scaler = load_gmm(run_dir / "gmm.npz")
+    features = latent_features(encoder_of(model), dataset, image_size=tuple(config["image_size"]),
+                               normalizer=Normalizer.from_config(config["normalization"]), batch_size=batch_size)
+    probabilities = gmm.predict_proba(features if scaler is None else scaler.transform(features))
+    table = pd.DataFrame({"id": dataset.ids,
+                          "path": [os.pathsep.join(item) for item in dataset.items] if dataset.items else "",
+                          "cluster": probabilities.argmax(axis=1)})
+    for c in range(probabilities.shape[1]):
+        table[f"prob_cluster_{c}"] = np.round(probabilities[:, c], 6)
+    if dataset.task == SINGLE_LABEL:
+        table["label"] = [dataset.class_names[i] for i in dataset.labels]
+    if out_csv is not None:
+        with atomic_path(out_csv) as temporary:
+            table.to_csv(temporary, index=False)
+    return table

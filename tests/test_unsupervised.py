@@ -288,6 +288,25 @@ def test_cluster_cli_on_synthetic_cell_folders(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "assignments.csv").read_bytes() == before
 
+    # New cells go to the saved clusters (nothing refitted): the run's own cells get their clusters again,
+    # and new cells of each kind land in the cluster of their kind.
+    assert main(["predict", str(out), str(tmp_path / "cells"), "--out", str(tmp_path / "again.csv")]) == 0
+    again = pd.read_csv(tmp_path / "again.csv").set_index("id").loc[table["id"]]
+    np.testing.assert_array_equal(again["cluster"].to_numpy(), table["cluster"].to_numpy())
+    np.testing.assert_allclose(again[["prob_cluster_0", "prob_cluster_1"]].to_numpy(), probabilities, atol=1e-4)
+    new = {"sparse": single_class_cells("Nucleoli", 10, seed=5, cells_per_image=(1, 1)),
+           "crowded": single_class_cells("Cytosol", 10, seed=6, cells_per_image=(4, 4))}
+    for name, images in new.items():
+        for i, image in enumerate(images):
+            write_png(tmp_path / "new" / name / f"new{i:02d}.png", image[..., 1])
+    capsys.readouterr()
+    assert main(["predict", str(out), str(tmp_path / "new"), "--out", str(tmp_path / "new.csv")]) == 0
+    assert "assigned to the clusters" in capsys.readouterr().out
+    fresh = pd.read_csv(tmp_path / "new.csv")
+    cluster_of = table.groupby("label")["cluster"].agg(lambda c: c.mode()[0])  # each kind's majority cluster
+    assert (fresh["cluster"] == fresh["label"].map(cluster_of)).mean() >= 0.8
+    assert main(["predict", str(out), str(tmp_path / "new"), "--out", str(tmp_path / "new.csv")]) == 2  # no overwrite
+
 
 def test_cluster_on_an_unlabelled_folder_writes_no_metrics(tmp_path):
     images, _ = make_cells(24, image_size=32, seed=3)
