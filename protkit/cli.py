@@ -249,13 +249,24 @@ def _cmd_cluster(args):
     result = cluster_dataset(dataset, args.k, out=args.out, overwrite=args.overwrite, image_size=args.image_size,
                              latent_dim=args.latent_dim, epochs=args.epochs, batch_size=args.batch_size,
                              normalization=args.normalization, seed=args.seed,
-                             verbose=_keras_verbosity(args), tsne_items=args.tsne_items)
+                             verbose=_keras_verbosity(args), tsne_items=args.tsne_items, label_map=args.label_map,
+                             k_range=args.k_range)
     sizes = np.bincount(result["assignments"], minlength=args.k)
     print("items per cluster: " + ", ".join(f"{c}: {n}" for c, n in enumerate(sizes)))
     scores = result["scores"]
     if scores is not None:
         print(f"against the known labels (evaluation only, clusters matched one-to-one): balanced accuracy "
               f"{scores['balanced_accuracy']:.4f}, adjusted Rand index {scores['adjusted_rand_index']:.4f}")
+        print(f"  each cluster to its majority class (many-to-one): balanced accuracy "
+              f"{scores['many_to_one_balanced_accuracy']:.4f}")
+        if "groups" in scores:
+            groups = scores["groups"]
+            print(f"against the groups of --label-map: balanced accuracy {groups['balanced_accuracy']:.4f} (one-to-one), "
+                  f"{groups['many_to_one_balanced_accuracy']:.4f} (many-to-one)")
+    if result.k_selection is not None:
+        print("k selection (BIC lower is better, silhouette higher is better):")
+        for row in result.k_selection.itertuples():
+            print(f"  k={row.k}: BIC {row.bic:.1f}, silhouette {row.silhouette:.3f}")
     print(f"run written to {args.out}")
     return 0
 
@@ -383,6 +394,20 @@ def _add_train(commands):
     train.set_defaults(func=_cmd_train)
 
 
+def _label_map(text):
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    if not pairs or any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
+        raise argparse.ArgumentTypeError(f"expected CLASS=GROUP,CLASS=GROUP,..., got {text!r}")
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def _k_range(text):
+    low, sep, high = text.partition("-")
+    if not (sep and low.isdigit() and high.isdigit() and 1 <= int(low) <= int(high)):
+        raise argparse.ArgumentTypeError(f"expected A-B with 1 <= A <= B, got {text!r}")
+    return list(range(int(low), int(high) + 1))
+
+
 def _int_or_auto(text):
     return text if text == "auto" else int(text)
 
@@ -428,6 +453,11 @@ def _add_cluster(commands):
     cluster.add_argument("--latent-dim", type=int, default=32)
     cluster.add_argument("--epochs", type=int, default=30, help="autoencoder epochs")
     cluster.add_argument("--batch-size", type=int, default=64)
+    cluster.add_argument("--label-map", type=_label_map, metavar="CLASS=GROUP,...",
+                         help="also score against coarser groups, e.g. G1=interphase,S=interphase,G2=interphase "
+                              "(classes left out keep their own name)")
+    cluster.add_argument("--k-range", type=_k_range, metavar="A-B",
+                         help="also draw BIC and silhouette for k = A..B on the same latents (k_selection.png)")
     cluster.add_argument("--normalization", default="percentile", choices=("percentile", "dataset", "fixed"),
                          help="dataset: per-channel statistics over DATA (keeps absolute intensity, e.g. DNA content)")
     cluster.add_argument("--tsne-items", type=int, default=3000, help="items in the t-SNE figures (0: none)")

@@ -110,6 +110,7 @@ def cluster_scores(y_true, clusters, class_names=None):
     valid = y_pred != UNMATCHED
     matrix = confusion_matrix(y_true[valid], y_pred[valid], n_classes) if valid.any() else \
         np.zeros((n_classes, n_classes), np.int64)
+    majority = many_to_one(y_true, clusters)
     return {
         "balanced_accuracy": float(np.mean(recalls)),
         "accuracy": float((y_pred == y_true).mean()),
@@ -120,7 +121,66 @@ def cluster_scores(y_true, clusters, class_names=None):
         "mapping": {int(k): names[v] for k, v in matched["mapping"].items()},
         "unmatched_items": int((~valid).sum()),
         "confusion_matrix": np.asarray(matrix).tolist(),
+        "many_to_one_balanced_accuracy": float(np.mean([(majority["y_pred"][y_true == c] == c).mean()
+                                                        for c in range(n_classes) if (y_true == c).any()])),
+        "many_to_one_mapping": {int(k): names[v] for k, v in majority["mapping"].items()},
     }
+
+
+def many_to_one(y_true, clusters):
+    """Each cluster given its majority class (several clusters may share one; for k > classes).
+
+    Returns:
+        dict: ``mapping`` {cluster: class}, ``y_pred`` (each item's cluster's class).
+    """
+    y_true, clusters = np.asarray(y_true, dtype=np.int64), np.asarray(clusters, dtype=np.int64)
+    contingency = np.zeros((int(clusters.max()) + 1, int(y_true.max()) + 1), dtype=np.int64)
+    np.add.at(contingency, (clusters, y_true), 1)
+    mapping = {int(c): int(contingency[c].argmax()) for c in np.unique(clusters)}
+    lookup = np.full(len(contingency), UNMATCHED, dtype=np.int64)
+    for cluster, label in mapping.items():
+        lookup[cluster] = label
+    return {"mapping": mapping, "y_pred": lookup[clusters]}
+
+
+def coarser_labels(labels, class_names, label_map):
+    """Labels of coarser groups: ``label_map`` {class name: group name}; classes it leaves out keep their name.
+
+    Returns:
+        (labels (N,) as group indices, group names in first-seen class order).
+
+    Raises:
+        ValueError: naming a key of ``label_map`` that is not a class.
+    """
+    unknown = sorted(set(label_map) - set(class_names))
+    if unknown:
+        raise ValueError(f"label_map names {unknown}, which are not classes; the classes are {list(class_names)}")
+    groups = [label_map.get(name, name) for name in class_names]
+    names = list(dict.fromkeys(groups))
+    lookup = np.array([names.index(group) for group in groups], dtype=np.int64)
+    return lookup[np.asarray(labels, dtype=np.int64)], names
+
+
+def k_selection(features, ks, seed=0, max_items=5000):
+    """How many clusters: BIC (lower is better) and silhouette (higher is better) of a mixture for each k.
+
+    The mixture is `fit_gmm`'s (standardized features, k-means initialization); the silhouette
+    is computed on the standardized features of at most ``max_items`` items (a seeded sample).
+
+    Returns:
+        pandas.DataFrame with columns k, bic, silhouette (one row per k, in order).
+    """
+    from sklearn.metrics import silhouette_score
+
+    features = np.asarray(features, dtype=np.float64)
+    rows = []
+    for k in ks:
+        gmm, assignments, scaler = fit_gmm(features, int(k), seed=seed)
+        scaled = scaler.transform(features)
+        silhouette = (float(silhouette_score(scaled, assignments, sample_size=min(max_items, len(scaled)),
+                                             random_state=seed)) if len(np.unique(assignments)) > 1 else float("nan"))
+        rows.append({"k": int(k), "bic": float(gmm.bic(scaled)), "silhouette": silhouette})
+    return pd.DataFrame(rows)
 
 
 def tsne(features, seed=0, perplexity=30.0, max_items=5000):
@@ -166,7 +226,8 @@ def load_gmm(path):
 
 
 def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, latent_dim=32, filters=(32, 64, 128),
-                    epochs=30, batch_size=64, normalization="percentile", seed=0, verbose="auto", tsne_items=3000):
+                    epochs=30, batch_size=64, normalization="percentile", seed=0, verbose="auto", tsne_items=3000,
+                    label_map=None, k_range=None):
     """DCAEC end to end: train a DCAE on every item (labels unused), cluster its latents, report.
 
     Args:
@@ -182,6 +243,11 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
             keeps absolute intensity such as DNA content) or "fixed".
         seed: seeds everything.
         tsne_items: items in the t-SNE figures (a seeded sample); 0 skips them.
+        label_map: {class name: group name} to score against coarser groups as well (e.g. the
+            mitotic phases as one group); the scores then hold ``groups`` (`cluster_scores`
+            against them, with the map).
+        k_range: ks for `k_selection` (BIC and silhouette over k, on the same latents; written
+            as ``k_selection.csv`` and ``k_selection.png``); None skips it.
 
     Returns:
         `protkit.results.ClusterResult` (also readable by key, as the dict it used to be).
@@ -202,8 +268,12 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
     probabilities = gmm.predict_proba(scaler.transform(features))
     labelled = dataset.task == SINGLE_LABEL
     scores = cluster_scores(dataset.labels, assignments, class_names=dataset.class_names) if labelled else None
+    if scores is not None and label_map:
+        grouped, names = coarser_labels(dataset.labels, dataset.class_names, label_map)
+        scores["groups"] = dict(cluster_scores(grouped, assignments, class_names=names), label_map=dict(label_map))
+    selection = None if not k_range else k_selection(features, k_range, seed=seed)
     result = ClusterResult(assignments, probabilities, features, scores, ae, gmm,
-                           None if folder is None else folder.path)
+                           None if folder is None else folder.path, selection)
     if folder is not None:
         write_cluster_run(folder, dataset, result, k, scaler, dict(
             k=int(k), image_size=list(ae.image_size), latent_dim=int(latent_dim), filters=list(filters),
@@ -231,13 +301,18 @@ def write_cluster_run(folder, dataset, result, k, scaler, config, tsne_items):
     folder.write_table("assignments.csv", table, index=False)
     folder.write_json("config.json", config)
     if result.scores is not None:
-        folder.write_json("metrics.json", dict(result.scores, protocol={
+        selection = None if result.k_selection is None else result.k_selection.to_dict(orient="records")
+        folder.write_json("metrics.json", dict(result.scores, k_selection=selection, protocol={
             "labels": "used for evaluation only: clusters matched one-to-one to classes (Hungarian algorithm) "
                       "after fitting",
             "balanced_accuracy": "mean per-class recall of the matched clusters; unmatched clusters count as wrong",
+            "many_to_one_balanced_accuracy": "each cluster given its majority class (clusters may share one)",
             "fit": "autoencoder and Gaussian mixture fitted on every item, without labels"}))
         figure = plots.confusion_matrix(np.asarray(result.scores["confusion_matrix"]), dataset.class_names)
         plots.save(figure, out / "confusion_matrix.png", overwrite=True, close=True)
+    if result.k_selection is not None:
+        folder.write_table("k_selection.csv", result.k_selection, index=False)
+        plots.save(plots.k_selection(result.k_selection, chosen=k), out / "k_selection.png", overwrite=True, close=True)
     if tsne_items:
         embedding, kept = tsne(result.features, seed=config["seed"], max_items=tsne_items)
         figure = plots.embedding_scatter(embedding, result.assignments[kept], title="t-SNE of latents: clusters",

@@ -112,6 +112,8 @@ class ClusterResult(_ReadableByKey):
         autoencoder: the `protkit.unsupervised.AutoencoderResult`.
         gmm: the fitted `sklearn.mixture.GaussianMixture`.
         out: the run folder, or None.
+        k_selection: `protkit.clustering.k_selection` table (k, BIC, silhouette) when a range
+            of k was asked for, else None.
     """
 
     assignments: np.ndarray
@@ -121,6 +123,7 @@ class ClusterResult(_ReadableByKey):
     autoencoder: object
     gmm: object
     out: pathlib.Path | None = None
+    k_selection: object = None
 
 
 @dataclasses.dataclass

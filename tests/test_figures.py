@@ -105,6 +105,9 @@ FIGURES = {
                                                            channel_names=c.channel_names), ("legend",)),
     "sanity_checks": (lambda c, i: plots.sanity_checks(_sanity_result()), ("legend",)),
     "reliability_diagram": (lambda c, i: plots.reliability_diagram(_reliability_curves(i["rng"])), ("legend",)),
+    "k_selection": (lambda c, i: plots.k_selection(pd.DataFrame({"k": [2, 3, 4], "bic": [10.0, 8.0, 9.0],
+                                                                 "silhouette": [0.3, 0.4, 0.2]}), chosen=3),
+                    ("legend",)),
 }
 
 

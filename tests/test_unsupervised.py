@@ -134,6 +134,30 @@ def test_hungarian_matching_agrees_with_scipy_and_sklearn():
     assert scores["accuracy"] == pytest.approx(0.8)
 
 
+def test_many_to_one_matching_and_coarser_groups():
+    from protkit.clustering import cluster_scores, coarser_labels, many_to_one
+
+    y = np.array([0, 0, 1, 1, 2, 2])
+    clusters = np.array([0, 0, 1, 2, 3, 3])  # class 1 split over two clusters
+    assert many_to_one(y, clusters)["mapping"] == {0: 0, 1: 1, 2: 1, 3: 2}
+    scores = cluster_scores(y, clusters, class_names=["a", "b", "c"])
+    assert scores["many_to_one_balanced_accuracy"] == 1.0 and scores["balanced_accuracy"] < 1.0  # one-to-one misses
+    grouped, names = coarser_labels(y, ["a", "b", "c"], {"b": "bc", "c": "bc"})
+    assert names == ["a", "bc"] and grouped.tolist() == [0, 0, 1, 1, 1, 1]
+    with pytest.raises(ValueError, match="not classes"):
+        coarser_labels(y, ["a", "b", "c"], {"d": "x"})
+
+
+def test_k_selection_finds_three_separated_blobs():
+    from protkit.clustering import k_selection
+
+    rng = np.random.default_rng(0)
+    centers = np.array([[0, 0], [8, 0], [0, 8]])
+    features = np.concatenate([center + rng.normal(size=(60, 2)) for center in centers])
+    table = k_selection(features, [2, 3, 4, 5])
+    assert table.loc[table["bic"].idxmin(), "k"] == 3 and table.loc[table["silhouette"].idxmax(), "k"] == 3
+
+
 def test_extra_clusters_count_as_wrong():
     y = np.array([0, 0, 1, 1])
     clusters = np.array([0, 2, 1, 1])  # cluster 2 cannot be matched: 2 classes
@@ -257,9 +281,15 @@ def test_cluster_cli_on_synthetic_cell_folders(tmp_path, capsys):
             write_png(tmp_path / "cells" / name / f"cell{i:02d}.png", image[..., 1])  # the protein channel
     out = tmp_path / "clusters"
     args = ["cluster", str(tmp_path / "cells"), "--k", "2", "--out", str(out), "--epochs", "10", "--latent-dim", "8",
-            "--batch-size", "16", "--tsne-items", "80", "--quiet"]
+            "--batch-size", "16", "--tsne-items", "80", "--quiet", "--k-range", "2-4",
+            "--label-map", "sparse=few cells,crowded=many cells"]
     assert main(args) == 0, capsys.readouterr().err
-    assert "balanced accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "balanced accuracy" in printed and "many-to-one" in printed and "k=4: BIC" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [row["k"] for row in metrics["k_selection"]] == [2, 3, 4] and (out / "k_selection.png").exists()
+    assert metrics["groups"]["label_map"] == {"sparse": "few cells", "crowded": "many cells"}
+    assert metrics["groups"]["balanced_accuracy"] == pytest.approx(metrics["balanced_accuracy"])  # a renaming
 
     table = pd.read_csv(out / "assignments.csv")
     assert len(table) == 80 and table["id"].is_unique and set(table.cluster) == {0, 1}

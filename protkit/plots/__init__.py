@@ -14,7 +14,7 @@ Modules, all re-exported here (write ``plots.sample_grid``, not ``plots.datasets
   and their pure NumPy parts `log_spectra`, `attention_received`;
 - `training`: `learning_curves`;
 - `unsupervised`: `embedding_scatter` (t-SNE of latents), `reconstructions` (autoencoder output
-  next to its input);
+  next to its input), `k_selection` (BIC and silhouette over the number of clusters);
 - `explanations`: `heatmap_overlays` (Grad-CAM or attention over the cells), `sanity_checks`
   (the deletion and model-randomization checks of `protkit.explain.sanity_checks`);
 - `metrics`: results: `confusion_matrix`, `per_class_bars`, `accuracy_trap`, `comparison_bars`,
@@ -42,13 +42,14 @@ from protkit.plots.models import (
     spectrum,
 )
 from protkit.plots.training import learning_curves
-from protkit.plots.unsupervised import embedding_scatter, reconstructions
+from protkit.plots.unsupervised import embedding_scatter, k_selection, reconstructions
 
 __all__ = [
     "embedding_scatter",
     "heatmap_overlays",
     "comparison_bars",
     "reconstructions",
+    "k_selection",
     "HPA_COLORS",
     "HPA_MEANINGS",
     "PALETTE",

@@ -79,3 +79,27 @@ def reconstructions(originals, reconstructed, n=6, colors=None, normalizer=None,
     fig.suptitle(title or f"Autoencoder reconstructions (mean squared error {mean:.4f} over the {n} shown)",
                  fontsize=10)
     return fig
+
+
+def k_selection(table, chosen=None, title="How many clusters?"):
+    """BIC and silhouette of the Gaussian mixture against k, side by side (`protkit.clustering.k_selection`).
+
+    Args:
+        table: DataFrame with columns k, bic, silhouette.
+        chosen: the k of the run, marked with a dashed line (None: no mark).
+        title: the figure title.
+
+    Returns:
+        The Figure: BIC (lower is better) on the left, silhouette (higher is better) on the right.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4), layout="constrained")
+    for ax, column, better in zip(axes, ("bic", "silhouette"), ("lower is better", "higher is better")):
+        ax.plot(table["k"], table[column], "o-", color="#1f77b4", label=column if column == "silhouette" else "BIC")
+        if chosen is not None:
+            ax.axvline(chosen, ls="--", color="0.4", label=f"k of this run ({chosen})")
+        ax.set(xlabel="number of clusters k", ylabel=f"{'BIC' if column == 'bic' else 'silhouette'} ({better})",
+               title="Bayesian information criterion" if column == "bic" else "Silhouette of the clusters")
+        ax.set_xticks(list(table["k"]))
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
