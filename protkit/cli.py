@@ -239,6 +239,16 @@ def _cmd_merge(args):
     return 0
 
 
+def _cmd_export(args):
+    from protkit.export import export_onnx
+
+    record = export_onnx(args.run_dir, args.onnx, overwrite=args.overwrite)
+    print(f"{args.onnx} written (input {record['input_name']!r}, shape {record['input_shape']}); ONNX and Keras "
+          f"outputs agree to {record['max_abs_difference']:.1e} on {record['checked_images']} images; how to prepare "
+          f"its input: {args.onnx}.json")
+    return 0
+
+
 def _cmd_cluster(args):
     from protkit.clustering import cluster_dataset
 
@@ -297,7 +307,8 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="protkit", description="Fluorescence-microscopy toolkit (Keras 3).")
     parser.add_argument("--version", action="version", version=f"protkit {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_inspect, _add_train, _add_evaluate, _add_predict, _add_merge, _add_cluster, _add_demo):
+    for add in (_add_inspect, _add_train, _add_evaluate, _add_predict, _add_merge, _add_cluster, _add_export,
+                _add_demo):
         add(commands)
     return parser
 
@@ -445,6 +456,16 @@ def _add_merge(commands):
     merge.set_defaults(func=_cmd_merge)
 
 
+def _add_export(commands):
+    export = _command(commands, "export", "the run's model for other tools (ONNX; needs pip install -e \".[export]\")",
+                      data=False)
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--onnx", required=True, metavar="OUT.onnx",
+                        help="write the network as ONNX, with OUT.onnx.json (input, normalization, classes)")
+    export.add_argument("--overwrite", action="store_true")
+    export.set_defaults(func=_cmd_export)
+
+
 def _add_cluster(commands):
     cluster = _command(commands, "cluster", "DCAEC: autoencoder + Gaussian mixture clusters of DATA")
     cluster.add_argument("--k", type=int, required=True, help="number of clusters")
@@ -481,13 +502,14 @@ def main(argv=None):
     from protkit._quiet import load_tensorflow
     from protkit.data.datasets import DataError
     from protkit.data.readers import ImageReadError
+    from protkit.export import MissingExtraError
 
     args = build_parser().parse_args(argv)  # --help and argument errors end here, before TensorFlow loads
     if args.func not in (_cmd_inspect, _cmd_merge):
         load_tensorflow(verbose=getattr(args, "verbose", False))
     try:
         return args.func(args)
-    except (DataError, ImageReadError, FileNotFoundError, FileExistsError, ValueError) as error:
+    except (DataError, ImageReadError, FileNotFoundError, FileExistsError, ValueError, MissingExtraError) as error:
         print(f"protkit: error: {for_the_command_line(str(error))}", file=sys.stderr)
         return 2
 

@@ -1,11 +1,13 @@
 """Centred 2D Fourier spectrum of every channel of an image."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from protkit._validation import bool_argument, choice_argument
 
 _MODES = ("spectral", "dual")
+_TRANSFORMS = ("fft", "matmul")
 
 # Squared magnitudes below this count as zero. It keeps the square root and
 # the phase differentiable where the spectrum vanishes (e.g. a flat
@@ -47,6 +49,14 @@ class FFTSpectrum(keras.layers.Layer):
             before `log1p`, so that the value does not grow with the image
             size (the zero-frequency term becomes the channel mean).
             Defaults to `False`.
+        transform: `"fft"` (the backend's fast Fourier transform, the
+            default) or `"matmul"`: the same transform as products with the
+            real and imaginary parts of the DFT matrices, the centring folded
+            into them. Both give the same spectrum (to float32 rounding);
+            `"matmul"` uses only real matrix products, which every exchange
+            format can express (ONNX has no complex tensors, so
+            `protkit.export.export_onnx` switches to it), at
+            O(H W (H + W)) cost instead of O(H W log(H W)).
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -79,15 +89,17 @@ class FFTSpectrum(keras.layers.Layer):
     """
 
     def __init__(
-        self, mode="spectral", include_phase=False, normalize=False, **kwargs
+        self, mode="spectral", include_phase=False, normalize=False, transform="fft", **kwargs
     ):
         choice_argument(mode, "mode", _MODES)
         bool_argument(include_phase, "include_phase")
         bool_argument(normalize, "normalize")
+        choice_argument(transform, "transform", _TRANSFORMS)
         super().__init__(**kwargs)
         self.mode = mode
         self.include_phase = include_phase
         self.normalize = normalize
+        self.transform = transform
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape):
@@ -97,18 +109,42 @@ class FFTSpectrum(keras.layers.Layer):
                 f"Received: input_shape={input_shape}"
             )
 
+    def _centred_dft(self, x):
+        """(real, imag) of the centred 2D DFT of x (batch, channels, H, W), by products with the DFT matrices."""
+        height, width = x.shape[2], x.shape[3]
+
+        def matrices(n):
+            # rows rolled by n // 2: the centring of `_fftshift` is folded into the matrix
+            k = np.roll(np.arange(n), n // 2)[:, None]
+            angle = 2 * np.pi * (k * np.arange(n)[None, :] % n) / n
+            return (ops.convert_to_tensor(np.cos(angle).astype("float32")),
+                    ops.convert_to_tensor(np.sin(angle).astype("float32")))
+
+        cos_h, sin_h = matrices(height)
+        cos_w, sin_w = matrices(width)
+        cos_w, sin_w = ops.transpose(cos_w), ops.transpose(sin_w)
+        # F = (Ch - i Sh) x (Cw - i Sw)^T
+        left_cos, left_sin = ops.matmul(cos_h, x), ops.matmul(sin_h, x)
+        real = ops.matmul(left_cos, cos_w) - ops.matmul(left_sin, sin_w)
+        imag = -(ops.matmul(left_sin, cos_w) + ops.matmul(left_cos, sin_w))
+        return real, imag
+
     def call(self, inputs):
         # (batch, height, width, channels) -> (batch, channels, height, width)
         # because `fft2` transforms the last two axes.
         x = ops.transpose(ops.cast(inputs, "float32"), (0, 3, 1, 2))
-        real, imag = ops.fft2((x, ops.zeros_like(x)))
+        if self.transform == "matmul":
+            real, imag = self._centred_dft(x)
+        else:
+            real, imag = ops.fft2((x, ops.zeros_like(x)))
         squared = ops.square(real) + ops.square(imag)
         nonzero = ops.greater(squared, _TINY)
         magnitude = ops.sqrt(ops.maximum(squared, _TINY))
         if self.normalize:
             height, width = ops.shape(x)[2], ops.shape(x)[3]
             magnitude = magnitude / ops.cast(height * width, "float32")
-        features = [ops.log1p(magnitude)]
+        # log(1 + m) spelt out for "matmul": ONNX has no log1p (m >= 1e-6 here, so nothing is lost)
+        features = [ops.log1p(magnitude) if self.transform == "fft" else ops.log(1.0 + magnitude)]
         if self.include_phase:
             # Replace vanishing coefficients by 1 + 0j before arctan2 so that
             # its gradient stays finite there.
@@ -116,7 +152,8 @@ class FFTSpectrum(keras.layers.Layer):
             safe_imag = ops.where(nonzero, imag, ops.zeros_like(imag))
             features.append(ops.arctan2(safe_imag, safe_real))
         spectrum = ops.concatenate(features, axis=1)
-        spectrum = _fftshift(spectrum, axes=(2, 3))
+        if self.transform == "fft":  # the matmul transform is centred already
+            spectrum = _fftshift(spectrum, axes=(2, 3))
         spectrum = ops.transpose(spectrum, (0, 2, 3, 1))
         spectrum = ops.cast(spectrum, self.compute_dtype)
         if self.mode == "dual":
@@ -138,6 +175,7 @@ class FFTSpectrum(keras.layers.Layer):
             {
                 "mode": self.mode,
                 "include_phase": self.include_phase,
+                "transform": self.transform,
                 "normalize": self.normalize,
             }
         )

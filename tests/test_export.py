@@ -1,0 +1,87 @@
+"""ONNX export (`protkit.export`): every classifier, the FFT layer's real-valued transform, the CLI."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from protkit.data import Dataset, load_images
+from protkit.layers import FFTSpectrum
+
+
+def _needs_export_extra():
+    """Skip without the export extra, except under CI=true, where a missing extra is a failure."""
+    if os.environ.get("CI") == "true":
+        return
+    for name in ("onnx", "onnxruntime", "tf2onnx"):
+        pytest.importorskip(name, reason='the export extra: pip install -e ".[export]"')
+
+
+def test_the_matmul_transform_gives_the_fft_spectrum():
+    x = np.random.default_rng(0).random((2, 15, 16, 3)).astype(np.float32)  # odd and even sides
+    for options in ({"mode": "dual"}, {"normalize": True}, {"include_phase": True}):
+        fast = np.asarray(FFTSpectrum(**options)(x))
+        products = np.asarray(FFTSpectrum(transform="matmul", **options)(x))
+        difference = np.abs(fast - products)
+        if options.get("include_phase"):  # phases of +pi and -pi are one angle
+            difference[..., 3:] = np.minimum(difference[..., 3:], 2 * np.pi - difference[..., 3:])
+        assert difference.max() < 1e-4, options
+    reference = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(x[0, ..., 0]))))
+    assert np.allclose(np.asarray(FFTSpectrum(transform="matmul")(x))[0, ..., 0], reference, atol=1e-4)
+    assert FFTSpectrum.from_config(FFTSpectrum(transform="matmul").get_config()).transform == "matmul"
+    with pytest.raises(ValueError, match="transform"):
+        FFTSpectrum(transform="dft")
+
+
+@pytest.fixture(scope="module")
+def cells():
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 16, 16, 2)).astype(np.float32)
+    labels = np.arange(40) % 2
+    images[labels == 1, 4:12, 4:12, 0] += 1.0
+    return Dataset.from_arrays(images, labels=labels, class_names=["dim", "bright"])
+
+
+@pytest.mark.parametrize("model, options", [
+    ("fast_spec_cnn", {"model_kwargs": {"filters": (8,), "stem_filters": 4, "num_heads": 1, "key_dim": 4,
+                                        "hidden_units": 8}}),
+    ("resnet", {"model_kwargs": {"stages": (1, 1), "width": 4}}),
+    ("cnn", {"model_kwargs": {"filters": (4,), "hidden_units": 4}}),
+    ("plcnn", {}),
+    ("dcae_mlp", {"model_kwargs": {"autoencoder_epochs": 1, "latent_dim": 4, "filters": (4, 8), "hidden": (8,)}}),
+])
+def test_every_classifier_exports_to_onnx_and_matches_keras(tmp_path, cells, model, options):
+    _needs_export_extra()
+    import onnxruntime
+
+    from protkit.export import export_onnx, load_sidecar
+    from protkit.inference import load_run
+    from protkit.training import train
+
+    train(cells, model=model, image_size=16, epochs=1, out=tmp_path / "run", verbose=0, **options)
+    run = load_run(tmp_path / "run")
+    images = load_images(cells, np.arange(12), image_size=16, normalizer=run.normalizer)
+    record = export_onnx(tmp_path / "run", tmp_path / "model.onnx", images=images)
+    assert record["max_abs_difference"] <= 1e-4 and load_sidecar(tmp_path / "model.onnx") == record
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {record["input_name"]: images})[0]
+    np.testing.assert_allclose(onnx_out, run.model.predict(images, verbose=0), atol=1e-4)
+    assert record["class_names"] == ["dim", "bright"] and record["input_shape"] == [None, 16, 16, 2]
+    with pytest.raises(FileExistsError):
+        export_onnx(tmp_path / "run", tmp_path / "model.onnx")
+
+
+def test_cli_export_writes_the_model_and_its_sidecar(tmp_path, cells, capsys):
+    _needs_export_extra()
+    from protkit.cli import main
+    from protkit.training import train
+
+    train(cells, model="cnn", image_size=16, epochs=1, out=tmp_path / "run", verbose=0,
+          model_kwargs={"filters": (4,), "hidden_units": 4})
+    assert main(["export", str(tmp_path / "run"), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    assert "agree to" in capsys.readouterr().out
+    sidecar = json.loads((tmp_path / "m.onnx.json").read_text())
+    assert sidecar["normalization"]["mode"] == "percentile" and sidecar["test_time_augmentation"] == "dihedral"
+    assert main(["export", str(tmp_path / "run"), "--onnx", str(tmp_path / "m.onnx")]) == 2  # no overwrite
+    assert "--overwrite" in capsys.readouterr().err
