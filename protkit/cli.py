@@ -240,12 +240,20 @@ def _cmd_merge(args):
 
 
 def _cmd_export(args):
-    from protkit.export import export_onnx
+    from protkit.export import export_bioimageio, export_onnx
 
-    record = export_onnx(args.run_dir, args.onnx, overwrite=args.overwrite)
-    print(f"{args.onnx} written (input {record['input_name']!r}, shape {record['input_shape']}); ONNX and Keras "
-          f"outputs agree to {record['max_abs_difference']:.1e} on {record['checked_images']} images; how to prepare "
-          f"its input: {args.onnx}.json")
+    if not (args.onnx or args.bioimageio):
+        raise SystemExit("protkit export: give --onnx OUT.onnx and/or --bioimageio OUT.zip")
+    if args.onnx:
+        record = export_onnx(args.run_dir, args.onnx, overwrite=args.overwrite)
+        print(f"{args.onnx} written (input {record['input_name']!r}, shape {record['input_shape']}); ONNX and Keras "
+              f"outputs agree to {record['max_abs_difference']:.1e} on {record['checked_images']} images; how to "
+              f"prepare its input: {args.onnx}.json")
+    if args.bioimageio:
+        export_bioimageio(args.run_dir, None, args.bioimageio, overwrite=args.overwrite,
+                                    authors=args.author or ("protkit user",), license=args.license)
+        print(f"{args.bioimageio} written: a BioImage.io model package (ONNX weights, test tensors from the run's "
+              f"data), validated by bioimageio.spec")
     return 0
 
 
@@ -460,8 +468,13 @@ def _add_export(commands):
     export = _command(commands, "export", "the run's model for other tools (ONNX; needs pip install -e \".[export]\")",
                       data=False)
     export.add_argument("run_dir", metavar="RUN_DIR")
-    export.add_argument("--onnx", required=True, metavar="OUT.onnx",
+    export.add_argument("--onnx", metavar="OUT.onnx",
                         help="write the network as ONNX, with OUT.onnx.json (input, normalization, classes)")
+    export.add_argument("--bioimageio", metavar="OUT.zip",
+                        help="write a BioImage.io model package (rdf.yaml, ONNX weights, test tensors from the "
+                             "run's training data, cover), validated with bioimageio.spec")
+    export.add_argument("--author", action="append", metavar="NAME", help="an author of the package (repeatable)")
+    export.add_argument("--license", default="CC-BY-4.0", help="SPDX license of the package (default: CC-BY-4.0)")
     export.add_argument("--overwrite", action="store_true")
     export.set_defaults(func=_cmd_export)
 

@@ -268,6 +268,10 @@ class TrainConfig:
             raise ValueError("every item of this dataset is marked synthetic: validation needs real items. To train "
                              "on generated images alone (train-on-synthetic, test-on-real), rebuild the Dataset "
                              "without the synthetic mask and test on real images apart")
+        if dataset.task == SINGLE_LABEL and len(np.unique(dataset.labels)) < 2:
+            raise ValueError(f"single-label training needs items of at least 2 classes; every item here is "
+                             f"{dataset.class_names[int(dataset.labels[0])]!r}" if len(dataset) else
+                             "single-label training needs items of at least 2 classes; there are no items")
         if self.class_weight == "balanced" and dataset.task != SINGLE_LABEL:
             raise ValueError("class_weight='balanced' is for single-label data; for rare labels in "
                              "multi-label data use loss='focal'")

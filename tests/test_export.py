@@ -14,7 +14,7 @@ def _needs_export_extra():
     """Skip without the export extra, except under CI=true, where a missing extra is a failure."""
     if os.environ.get("CI") == "true":
         return
-    for name in ("onnx", "onnxruntime", "tf2onnx"):
+    for name in ("onnx", "onnxruntime", "tf2onnx", "bioimageio.spec"):
         pytest.importorskip(name, reason='the export extra: pip install -e ".[export]"')
 
 
@@ -85,3 +85,50 @@ def test_cli_export_writes_the_model_and_its_sidecar(tmp_path, cells, capsys):
     assert sidecar["normalization"]["mode"] == "percentile" and sidecar["test_time_augmentation"] == "dihedral"
     assert main(["export", str(tmp_path / "run"), "--onnx", str(tmp_path / "m.onnx")]) == 2  # no overwrite
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_a_hep2_run_exports_as_a_bioimageio_package_that_validates_and_reproduces_its_test_output(tmp_path, capsys):
+    """A run trained through the CLI on a real HEp-2 subset: the package validates with bioimageio.spec, and its
+    ONNX weights on its test input (with the preprocessing rdf.yaml states) give its test output."""
+    _needs_export_extra()
+    import zipfile
+
+    import onnxruntime
+    from bioimageio.spec import load_description
+    from conftest import HEP2
+
+    from protkit.cli import main
+    from protkit.data import Normalizer
+
+    if not HEP2.exists():
+        pytest.skip(f"real data not found at {HEP2}")
+    subset = tmp_path / "hep2.csv"
+    rows = (HEP2 / "training_labels.csv").read_text().splitlines()
+    subset.write_text("\n".join(rows[:1] + rows[1::145]) + "\n")
+    assert main(["train", str(HEP2 / "training"), "--labels", str(subset), "--id-column", "Image ID",
+                 "--label-column", "Image class", "--pattern", "{id:05d}.png", "--model", "cnn", "--epochs", "1",
+                 "--image-size", "32", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    package = tmp_path / "hep2_model.zip"
+    assert main(["export", str(tmp_path / "run"), "--bioimageio", str(package), "--onnx", str(tmp_path / "m.onnx"),
+                 "--author", "A. Tester"]) == 0
+    assert "validated by bioimageio.spec" in capsys.readouterr().out
+    description = load_description(package, perform_io_checks=True)
+    assert description.validation_summary.status in ("passed", "valid-format"), description.validation_summary
+    assert [author.name for author in description.authors] == ["A. Tester"]
+    with zipfile.ZipFile(package) as archive:
+        assert {"rdf.yaml", "model.onnx", "test_input.npy", "test_output.npy", "cover.png", "README.md"} <= \
+            set(archive.namelist())
+        archive.extractall(tmp_path / "unpacked")
+    import ruyaml  # bioimageio.spec's YAML reader (the package's rdf.yaml is written by bioimageio.spec)
+
+    rdf = ruyaml.YAML(typ="safe").load((tmp_path / "unpacked" / "rdf.yaml").read_text())
+    assert rdf["inputs"][0]["preprocessing"][1]["id"] == "scale_range"  # the run's percentile normalization
+    assert [axis["type"] for axis in rdf["inputs"][0]["axes"]] == ["batch", "space", "space", "channel"]
+    raw = np.load(tmp_path / "unpacked" / "test_input.npy")
+    expected = np.load(tmp_path / "unpacked" / "test_output.npy")
+    low, high = rdf["inputs"][0]["preprocessing"][1]["kwargs"]["min_percentile"], \
+        rdf["inputs"][0]["preprocessing"][1]["kwargs"]["max_percentile"]
+    prepared = np.stack([Normalizer("percentile", percentiles=(low, high))(image) for image in raw]).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(tmp_path / "unpacked" / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: prepared})[0], expected, atol=1e-4)

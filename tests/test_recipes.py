@@ -120,3 +120,11 @@ def test_module_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_single_label_training_needs_two_classes():
+    from protkit.training import train
+
+    one = Dataset.from_arrays(np.zeros((6, 8, 8, 1), np.float32), labels=np.zeros(6, int), class_names=["a", "b"])
+    with pytest.raises(ValueError, match="at least 2 classes; every item here is 'a'"):
+        train(one, model="cnn", epochs=1)
