@@ -515,7 +515,7 @@ def main(argv=None):
     from protkit._quiet import load_tensorflow
     from protkit.data.datasets import DataError
     from protkit.data.readers import ImageReadError
-    from protkit.export import MissingExtraError
+    from protkit.extras import MissingExtraError
 
     args = build_parser().parse_args(argv)  # --help and argument errors end here, before TensorFlow loads
     if args.func not in (_cmd_inspect, _cmd_merge):

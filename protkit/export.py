@@ -15,28 +15,21 @@ change). Needs the optional extra ``pip install -e ".[export]"`` (onnx, onnxrunt
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 
 import numpy as np
 
+from protkit.extras import MissingExtraError, require  # noqa: F401  (MissingExtraError: public here too)
 from protkit.runs import atomic_path, check_output_file, write_json
 
 EXPORT_PACKAGES = ("onnx", "onnxruntime", "tf2onnx")
 TOLERANCE = 1e-4
 
 
-class MissingExtraError(ImportError):
-    """An optional extra a feature needs is not installed (the message says what to install)."""
-
-
 def check_export_packages():
-    """Raise `MissingExtraError` naming what to install when the export extra is missing."""
-    missing = [name for name in EXPORT_PACKAGES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise MissingExtraError(f"ONNX export needs {', '.join(missing)}: pip install -e \".[export]\" "
-                          f"(or pip install {' '.join(missing)})")
+    """Raise `protkit.extras.MissingExtraError` naming what to install when the export extra is missing."""
+    require("export", "ONNX export", EXPORT_PACKAGES)
 
 
 def exportable(model):
@@ -230,9 +223,7 @@ def export_bioimageio(run_dir, dataset, out_zip, overwrite=False, authors=("prot
     import tempfile
 
     check_export_packages()
-    missing = [name for name in BIOIMAGEIO_PACKAGES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise MissingExtraError(f"BioImage.io export needs {', '.join(missing)}: pip install -e \".[export]\"")
+    require("export", "BioImage.io export", BIOIMAGEIO_PACKAGES)
     import onnx
 
     from protkit.data import Normalizer

@@ -1,7 +1,9 @@
 """Decode microscopy image files into channels-last NumPy arrays.
 
 Supported: PNG and JPEG (8- or 16-bit, grayscale or colour) through OpenCV, and TIFF
-(8/16/32-bit integer or float; 2D, HWC, CHW or multi-page stacks) through tifffile.
+(8/16/32-bit integer or float; 2D, HWC, CHW or multi-page stacks) through tifffile. Scenes of
+OME-TIFF, OME-Zarr, CZI, ND2 and LIF files (item references, `protkit.data.bioformats`) go
+through bioio (the formats extra).
 
 Every reader returns an ``(height, width, channels)`` array in the file's own dtype, so the
 caller decides how to scale it (see `protkit.data.normalization`). Files that cannot be
@@ -17,10 +19,10 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from protkit.data import formats
+from protkit.data import bioformats, formats
 from protkit.data.formats import ImageInfo, ImageReadError  # noqa: F401 (public here)
 
-IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".ome.zarr", ".czi", ".nd2", ".lif")
 TIFF_EXTENSIONS = (".tif", ".tiff")
 
 # A stack whose first axis is at most this long (and shorter than the last) is read as
@@ -161,6 +163,8 @@ def read_image(path):
     >>> image.shape, image.dtype                # doctest: +SKIP
     ((78, 78, 1), dtype('uint8'))
     """
+    if bioformats.is_reference(path):  # a scene of an OME-TIFF / OME-Zarr / CZI / ND2 / LIF file
+        return bioformats.read_reference(path)
     if _is_tiff(path) and os.path.isfile(path) and os.path.getsize(path):
         path = os.fspath(path)
         return _to_hwc(_read_tiff(path)[2], path)
@@ -216,8 +220,10 @@ def read_volume(path):
     axis is short, else (Z, C, Y, X) (ImageJ hyperstack order).
     """
     path = os.fspath(path)
+    if bioformats.is_reference(path):
+        return bioformats.read_volume_reference(path)
     if not _is_tiff(path):
-        raise ImageReadError(path, "volumes must be TIFF stacks (.tif/.tiff)")
+        raise ImageReadError(path, "volumes must be TIFF stacks (.tif/.tiff) or scenes of microscope files")
     try:
         array = np.asarray(tifffile.imread(path))
     except Exception as error:
@@ -260,6 +266,8 @@ def check_image(path):
 
 
 def _info(path, check):
+    if bioformats.is_reference(path):
+        return bioformats.info_reference(path)
     if _is_tiff(path) and os.path.isfile(path) and os.path.getsize(path):
         path = os.fspath(path)
         shape, dtype, _ = _read_tiff(path, decode=False)

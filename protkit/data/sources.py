@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from protkit.data import readers
+from protkit.data import bioformats, readers
 
 _SHOWN_PROBLEMS = 10
 
@@ -114,10 +114,15 @@ def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_e
         found = detect_channel_suffixes((folder, name) for folder, names in images_of.items() for name in names)
         if found:
             raise PerChannelFilesError(root, *found)
-    items, labels, ids, found_channels = _folder_items(folders, images_of, channels, labelled, problems, ignored)
-    if channels is not None:
-        _check_channels_found(root, channels, images_of, items, found_channels)
+    items, labels, ids, found_channels, groups = _folder_items(folders, images_of, channels, labelled, problems,
+                                                                ignored)
+    plain_files = {folder: [name for name in names if not bioformats.is_microscope_file(name)]
+                   for folder, names in images_of.items()}
+    if channels is not None and any(plain_files.values()):
+        _check_channels_found(root, channels, plain_files, items, found_channels)
     raise_unless_skipping(problems, skip_bad, root)
+    if channels is None and items and all(bioformats.is_reference(item[0]) for item in items):
+        channels = bioformats.channel_names(bioformats.parse_reference(items[0][0])[0]) or None  # the metadata's
     if not items and not allow_empty:
         raise DataError(f"{root}: no images found (looked for {', '.join(readers.IMAGE_EXTENSIONS)}"
                         f"{' in class subfolders' if labelled else ''})")
@@ -127,6 +132,7 @@ def folder_fields(root, channels=None, class_names=None, skip_bad=False, allow_e
         class_names=list(class_names) if labelled else [],
         channel_names=list(channels) if channels is not None else None,
         ids=ids,
+        groups=np.asarray(groups) if any(group is not None for group in groups) else None,
         skipped=problems,
         ignored=dict(ignored),
         source={"kind": "folder", "root": os.path.abspath(root), "channels": channels},
@@ -137,8 +143,9 @@ def _folder_layout(root, class_names, problems, ignored):
     """(labelled, class names, [(class name, folder)], {folder: image file names}) of a data folder;
     empty class folders go to ``problems``, other files are counted in ``ignored``."""
     entries = sorted(os.listdir(root))
-    subfolders = [e for e in entries if os.path.isdir(os.path.join(root, e)) and not e.startswith(".")]
-    loose_images = [e for e in entries if readers.is_image_file(e) and os.path.isfile(os.path.join(root, e))]
+    subfolders = [e for e in entries if os.path.isdir(os.path.join(root, e)) and not e.startswith(".")
+                  and not bioformats.is_microscope_file(e)]  # an .ome.zarr store is an image, not a class folder
+    loose_images = [e for e in entries if _is_image_entry(root, e)]
     listing = {d: sorted(os.listdir(os.path.join(root, d))) for d in subfolders}
     class_folders = [d for d in subfolders if any(readers.is_image_file(f) for f in listing[d])]
     if class_folders and loose_images:
@@ -170,24 +177,55 @@ def _folder_layout(root, class_names, problems, ignored):
     images_of = {}
     for class_name, folder in folders:
         files = listing.get(class_name, []) if labelled else entries
-        images_of[folder] = [f for f in files if readers.is_image_file(f) and os.path.isfile(os.path.join(folder, f))]
+        images_of[folder] = [f for f in files if _is_image_entry(folder, f)]
         others = [f for f in files if not readers.is_image_file(f) and os.path.isfile(os.path.join(folder, f))]
         if others:
             ignored["not an image file (by extension)"] += len(others)
     return labelled, class_names, folders, images_of
 
 
+def _is_image_entry(folder, name):
+    """An image file, or an OME-Zarr store (a folder), that protkit reads."""
+    path = os.path.join(folder, name)
+    return readers.is_image_file(name) and (os.path.isfile(path) or (bioformats.is_microscope_file(name)
+                                                                     and os.path.isdir(path)))
+
+
+def _microscope_items(folder, names, channels, problems):
+    """[(reference, id stem, group)] of every scene of the microscope files ``names`` (one group per file)."""
+    found = []
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            scenes = bioformats.file_items(path, channels)
+        except readers.ImageReadError as error:
+            problems.append((path, error.reason))
+            continue
+        stem = name[:-len(next(s for s in bioformats.SUFFIXES if name.lower().endswith(s)))]
+        for ref, scene in scenes:
+            found.append((ref, stem if len(scenes) == 1 else f"{stem}/{scene}", path))
+    return found
+
+
 def _folder_items(folders, images_of, channels, labelled, problems, ignored):
-    """(items, labels, ids, channels found) of the image files; stems missing a channel go to ``problems``."""
-    items, labels, ids = [], [], []
+    """(items, labels, ids, channels found, groups) of the image files; stems missing a channel go to
+    ``problems``. Every scene of a microscope file is an item, grouped by its file; other items have no group."""
+    items, labels, ids, groups = [], [], [], []
     found_channels = collections.Counter()
     for class_index, (class_name, folder) in enumerate(folders):
-        images = images_of[folder]
+        microscope = [name for name in images_of[folder] if bioformats.is_microscope_file(name)]
+        for ref, stem, group in _microscope_items(folder, microscope, channels, problems):
+            items.append((ref,))
+            ids.append(stem if not labelled else f"{class_name}/{stem}")
+            labels.append(class_index)
+            groups.append(group)
+        images = [name for name in images_of[folder] if not bioformats.is_microscope_file(name)]
         if channels is None:
             for name in images:
                 items.append((os.path.join(folder, name),))
                 ids.append(os.path.splitext(name)[0] if not labelled else f"{class_name}/{os.path.splitext(name)[0]}")
                 labels.append(class_index)
+                groups.append(None)
             continue
         grouped, unmatched, seen = _group_channel_files(images, channels)
         found_channels.update(seen)
@@ -202,7 +240,8 @@ def _folder_items(folders, images_of, channels, labelled, problems, ignored):
             items.append(tuple(os.path.join(folder, by_channel[c]) for c in channels))
             ids.append(stem if not labelled else f"{class_name}/{stem}")
             labels.append(class_index)
-    return items, labels, ids, found_channels
+            groups.append(None)
+    return items, labels, ids, found_channels, groups
 
 
 def _check_channels_found(root, channels, images_of, items, found_channels):
