@@ -15,7 +15,7 @@ the training fold). Element-wise accuracy is high for the all-negative baseline 
 the trap the Fast Spec CNN paper's 98.79 % "accuracy" fell into.
 
 Run:
-    python benchmarks/hpa_mixtures.py                  # about 30 min on 2 cores
+    python benchmarks/hpa_mixtures.py --workdir W      # about 35 min on 2 cores; rerun with W to resume by fold
     python benchmarks/hpa_mixtures.py --quick          # smoke test (2 folds, 1 epoch, 64 px)
 """
 
@@ -66,7 +66,7 @@ def bench(data_dir, mode, workdir):
     dataset = open_mixtures(data_dir)
     options = {key: mode[key] for key in ("epochs", "image_size") if mode[key] is not None}
     started = time.perf_counter()
-    cv = cross_validate(dataset, k=mode["folds"], seed=SEED, out=workdir / "cv", overwrite=True, **options)
+    cv = cross_validate(dataset, k=mode["folds"], seed=SEED, out=workdir / "cv", **options)  # resumes by fold
     minutes = (time.perf_counter() - started) / 60
     folds = trap_rows(cv, dataset)
     table = {}
