@@ -155,8 +155,36 @@ def _gradcam_figure(folder, dataset, result, image_size, say, shown_count=4, che
         f"(pass < 0.8: {deletion['passed']})")
     sanity["feature_map"] = tuple(model.get_layer(layer).output.shape[1:3])
     sanity["images_checked"] = len(checked)
+    sanity["attention"] = _attention_figure(folder, dataset, result, checked, test, shown_count, say)
     folder.write_json("gradcam_sanity.json", metrics.to_jsonable(sanity))
     return sanity
+
+
+def _attention_figure(folder, dataset, result, checked, test, shown_count, say):
+    """Step 6, second kind of map: the attention the Fast Spec CNN's positions receive (class-independent),
+    with the same two sanity checks; writes ``attention.png`` and returns the checks (None without attention)."""
+    from protkit.explain import attention_heatmaps, sanity_checks
+
+    model = result.model
+    if "attention" not in [layer.name for layer in model.layers]:
+        return None
+    sanity = sanity_checks(model, checked, explainer=attention_heatmaps, steps=10, seed=0)
+    shown = checked[:shown_count]
+    names = dataset.class_names
+    titles = [f"true: {', '.join(names[k] for k in np.flatnonzero(dataset.labels[item]))}\n"
+              f"top: {names[p.argmax()]} (p = {p.max():.2f})"
+              for item, p in zip(test[:shown_count], result.probabilities["test"][:shown_count])]
+    randomization, deletion = sanity["randomization"], sanity["deletion"]
+    title = (f"Attention received by each position (all labels alike), over the protein channel\n"
+             f"sanity: randomization rho = {randomization['spearman_mean']:.2f} (pass < 0.3), deletion area ratio "
+             f"{deletion['ratio']:.2f} (pass < 0.8): {'trust with care' if sanity['passed'] else 'do not trust'}")
+    plots.save(plots.heatmap_overlays(shown, attention_heatmaps(model, shown), titles=titles,
+                                      colors=list(HPA_CHANNEL_COLORS), normalizer=None, channel="green",
+                                      channel_names=dataset.channel_names, title=title),
+               folder / "attention.png", close=True)
+    say(f"      attention maps: randomization rho {randomization['spearman_mean']:.3f}, deletion area ratio "
+        f"{deletion['ratio']:.3f}: {'both pass' if sanity['passed'] else 'a check fails'}")
+    return {key: sanity[key] for key in ("randomization", "deletion", "passed")}
 
 
 def _report(sizes, minutes, result, trap, cv, tables, gradcam):
@@ -232,5 +260,27 @@ def _gradcam_lines(sanity):
         "![sanity checks](gradcam_sanity.png)",
         "",
         verdict,
+        "",
+        *_attention_lines(sanity.get("attention"), sanity["passed"]),
+    ]
+
+
+def _attention_lines(attention, gradcam_passed):
+    """The report's lines on the attention maps and their checks (none for a model without attention)."""
+    if attention is None:
+        return []
+    randomization, deletion = attention["randomization"], attention["deletion"]
+    advice = ("Both kinds of map pass: they can be read side by side." if attention["passed"] and gradcam_passed else
+              "The attention maps pass both checks where Grad-CAM does not: read these, not the Grad-CAM maps "
+              "(they show where the model gathers evidence for all labels at once, not for one label)."
+              if attention["passed"] else "Neither kind of map passes both checks on this model.")
+    return [
+        "## Attention maps (where the positions of the attention block look; the same for every label)",
+        "",
+        "![attention](attention.png)",
+        "",
+        f"Sanity checks on the same test images: randomization rho {randomization['spearman_mean']:.3f} "
+        f"(pass < {randomization['pass_mark']:g}), deletion area ratio {deletion['ratio']:.3f} "
+        f"(pass < {deletion['pass_ratio']:g}): {'both pass' if attention['passed'] else 'a check fails'}. {advice}",
         "",
     ]

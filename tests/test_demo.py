@@ -27,9 +27,12 @@ def test_demo_fast_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
     assert {"mean", "ci_low", "ci_high", "t_pvalue"} <= set(comparison.columns)
     assert (out / "comparison_macro_f1.tex").read_text().startswith("\\begin{table}")
     for name in ("comparison_macro_f1.md", "comparison_exact_match_accuracy.csv", "comparison_macro_f1.png",
-                 "gradcam.png", "cv/fast_spec_cnn/folds.csv"):
+                 "gradcam.png", "attention.png", "cv/fast_spec_cnn/folds.csv"):
         assert (out / name).exists(), name
     assert "## Cross-validation" in report and "![Grad-CAM](gradcam.png)" in report
+    assert "![attention](attention.png)" in report  # the second kind of map, with its own sanity checks
+    sanity = json.loads((out / "gradcam_sanity.json").read_text())
+    assert set(sanity["attention"]) == {"randomization", "deletion", "passed"}
     capsys.readouterr()
     assert main(["demo", "--out", str(out), "--fast"]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
