@@ -202,7 +202,7 @@ def _cmd_evaluate(args):
 
 def _cmd_predict(args):
     from protkit.clustering import assign_clusters, is_cluster_run
-    from protkit.inference import load_run, predict_run
+    from protkit.inference import load_run, metadata_differences, predict_run
 
     if is_cluster_run(args.run_dir):  # a `protkit cluster` folder: new items to its clusters
         with open(os.path.join(args.run_dir, "config.json"), encoding="utf-8") as stream:
@@ -213,6 +213,8 @@ def _cmd_predict(args):
     run = load_run(args.run_dir)
     _apply_run_defaults(args, run.config)
     dataset = dataset_from_args(args)
+    for note in metadata_differences(run, dataset):
+        print(f"note: {note}")
     result = predict_run(run, dataset, args.out, overwrite=args.overwrite, skip_bad=args.skip_bad,
                          batch_size=args.batch_size, progress=sys.stdout.isatty(), tta=args.tta, shard=args.shard)
     kept = f" ({result['resumed']} more kept from the interrupted run)" if result["resumed"] else ""

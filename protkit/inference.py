@@ -189,6 +189,28 @@ def check_task_matches(run, dataset):
         raise ValueError(f"the run is {run.task}, the data is {dataset.task}")
 
 
+def metadata_differences(run, dataset, tolerance=0.01):
+    """What differs between the run's recorded channel names and pixel sizes and ``dataset``'s: a list of sentences.
+
+    Pixel sizes (micrometres, from microscope files' metadata) count as different beyond a relative
+    ``tolerance``; a side that has none is not compared.
+    """
+    from protkit.data.bioformats import pixel_size
+
+    notes = []
+    trained = list(run.config.get("channel_names") or [])
+    if dataset.channel_names and trained and list(dataset.channel_names) != trained:
+        notes.append(f"channels: the run was trained on {trained}, the data names {list(dataset.channel_names)}")
+    before, now = run.config.get("pixel_size_um"), pixel_size(dataset)
+    if before and now:
+        for axis in ("y", "x", "z"):
+            a, b = before.get(axis), now.get(axis)
+            if a and b and abs(a - b) > tolerance * max(abs(a), abs(b)):
+                notes.append(f"pixel size along {axis}: {a:g} um in the run's data, {b:g} um here (the model sees "
+                             f"cells {a / b:.2f} times their trained size; resample or retrain)")
+    return notes
+
+
 def item_loader(run, dataset):
     """An `ItemLoader` that prepares ``dataset``'s items as ``run``'s training data was prepared
     (size, normalization, channel count checked against the run)."""

@@ -345,8 +345,10 @@ def _reliability_figure(path, raw, calibrated, dataset, split, temperature):
 
 
 def _run_config(settings, status, feeds, dataset, **extra):
+    from protkit.data.bioformats import pixel_size
+
     return dict(settings, status=status, protkit_version=version(), normalization=feeds.normalizer.get_config(),
-                groups=dataset.groups is not None, **extra)
+                groups=dataset.groups is not None, pixel_size_um=pixel_size(dataset), **extra)
 
 
 def compile_for_task(model, task, learning_rate=1e-3, loss="auto", optimizer="adam", label_smoothing=0.0):

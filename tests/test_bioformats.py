@@ -1,5 +1,5 @@
-"""Microscope files through bioio (`protkit.data.bioformats`): OME-TIFF with named channels, multi-position
-files, OME-Zarr; the files are written by the tests themselves."""
+"""Microscope files through bioio (`protkit.data.bioformats`): OME-TIFF with named channels, a multi-position
+OME-TIFF and multi-position OME-Zarr stores; the files are written by the tests themselves."""
 
 import os
 
@@ -30,23 +30,39 @@ def _cell(kind, rng, size=24):
     return data
 
 
-def _write_ome_tiff(path, scenes):
+def _write_ome_tiff(path, scenes, pixel_um=0.5):
     from bioio.writers import OmeTiffWriter
+    from bioio_base.types import PhysicalPixelSizes
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    sizes = PhysicalPixelSizes(1.0, pixel_um, pixel_um)
     OmeTiffWriter.save(scenes if len(scenes) > 1 else scenes[0], path, dim_order="CZYX",
                        channel_names=[CHANNELS] * len(scenes) if len(scenes) > 1 else CHANNELS,
-                       physical_pixel_sizes=None)
+                       physical_pixel_sizes=[sizes] * len(scenes) if len(scenes) > 1 else sizes)
 
 
-def _write_ome_zarr(path, data):
+def _write_ome_zarr(path, scenes):
+    """An OME-Zarr store with one position per entry of ``scenes`` (each (C, Z, Y, X)): every position an
+    image of its own in a subgroup, all listed in the root's multiscales metadata (the positions a reader sees)."""
+    import json
+
+    import zarr
     from bioio_ome_zarr.writers import Channel, OMEZarrWriter
 
-    writer = OMEZarrWriter(str(path), level_shapes=[(1,) + data.shape], dtype=data.dtype,
-                           channels=[Channel(label=name, color="FFFFFF") for name in CHANNELS],
-                           axes_names=["t", "c", "z", "y", "x"], axes_types=["time", "channel", "space", "space",
-                                                                             "space"])
-    writer.write_full_volume(data[None])
+    listed, omero = [], None
+    for index, data in enumerate(scenes):
+        name = f"P{index}"
+        writer = OMEZarrWriter(str(path / name), level_shapes=[(1,) + data.shape], dtype=data.dtype,
+                               channels=[Channel(label=channel, color="FFFFFF") for channel in CHANNELS],
+                               axes_names=["t", "c", "z", "y", "x"],
+                               axes_types=["time", "channel", "space", "space", "space"], image_name=name)
+        writer.write_full_volume(data[None])
+        meta = json.loads(json.dumps(dict(zarr.open_group(str(path / name), mode="r").attrs)["ome"]))
+        omero = meta["omero"]
+        image = meta["multiscales"][0]
+        image["datasets"] = [dict(level, path=f"{name}/{level['path']}") for level in image["datasets"]]
+        listed.append(image)
+    zarr.open_group(str(path), mode="a").attrs["ome"] = {"version": "0.5", "multiscales": listed, "omero": omero}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +75,7 @@ def microscope_folder(tmp_path_factory):
             _write_ome_tiff(root / kind / f"{kind}{i:02d}.ome.tif", [_cell(kind, rng)])
         # one file with three positions (scenes): three items of one group
         _write_ome_tiff(root / kind / f"{kind}_plate.ome.tif", [_cell(kind, rng) for _ in range(3)])
-        _write_ome_zarr(root / kind / f"{kind}_store.ome.zarr", _cell(kind, rng))
+        _write_ome_zarr(root / kind / f"{kind}_store.ome.zarr", [_cell(kind, rng) for _ in range(2)])  # 2 positions
     return root
 
 
@@ -68,7 +84,7 @@ def test_microscope_files_become_items_with_named_channels_and_file_groups(micro
     from protkit.data.bioformats import parse_reference
 
     dataset = Dataset.from_folder(microscope_folder, channels=["GFP", "DAPI"])
-    assert len(dataset) == 2 * (10 + 3 + 1) and dataset.channel_names == ["GFP", "DAPI"]
+    assert len(dataset) == 2 * (10 + 3 + 2) and dataset.channel_names == ["GFP", "DAPI"]
     plate = [i for i, item in enumerate(dataset.items) if "nuclear_plate" in item[0]]
     assert len(plate) == 3 and len({dataset.groups[i] for i in plate}) == 1  # positions of one file: one group
     assert len(set(dataset.groups)) == 2 * (10 + 1 + 1)
@@ -77,7 +93,8 @@ def test_microscope_files_become_items_with_named_channels_and_file_groups(micro
     assert image.shape == (24, 24, 2) and image.dtype == np.uint16
     assert image[8:16, 8:16, 0].mean() > 2000 > image[8:16, 8:16, 1].mean()  # GFP first, as asked
     store = [i for i, item in enumerate(dataset.items) if item[0].split("::")[0].endswith(".ome.zarr")]
-    assert len(store) == 2 and load_images(dataset, store, image_size=24).shape == (2, 24, 24, 2)
+    assert len(store) == 4 and load_images(dataset, store, image_size=24).shape == (4, 24, 24, 2)
+    assert len({dataset.groups[i] for i in store}) == 2  # two stores, two positions each
     everything = Dataset.from_folder(microscope_folder)  # no names: every channel, named by the metadata
     assert everything.channel_names == CHANNELS and everything.read(0).shape[-1] == 3
     from protkit.data.datasets import DataError
@@ -97,8 +114,28 @@ def test_cli_trains_and_predicts_on_ome_tiff_and_ome_zarr_with_channels_by_name(
 
     config = json.loads((run / "config.json").read_text())
     assert config["channel_names"] == ["GFP", "DAPI"] and config["groups"] is True  # split by file
+    assert config["pixel_size_um"]["x"] == pytest.approx(0.5)  # kept from the files' metadata
     assert main(["predict", str(run), str(microscope_folder), "--out", str(tmp_path / "p.csv")]) == 0
     table = pd.read_csv(tmp_path / "p.csv")
-    assert len(table) == 28 and table["path"].str.contains("::").all()
+    assert len(table) == 30 and table["path"].str.contains("::").all()
     truth = table["id"].str.split("/").str[0]
     assert (table["predicted"] == truth).mean() >= 0.8  # GFP in the middle vs at the rim is learnt
+
+
+def test_predict_says_when_channels_or_pixel_sizes_differ_from_the_run(microscope_folder, tmp_path, capsys):
+    from protkit.cli import main
+
+    rng = np.random.default_rng(3)
+    for kind in ("nuclear", "membrane"):
+        for i in range(2):
+            _write_ome_tiff(tmp_path / "new" / kind / f"n{i}.ome.tif", [_cell(kind, rng)], pixel_um=0.25)
+    run = tmp_path / "run"
+    assert main(["train", str(microscope_folder), "--channels", "GFP,DAPI", "--model", "cnn", "--epochs", "1",
+                 "--image-size", "24", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "new"), "--out", str(tmp_path / "p.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "pixel size along x: 0.5 um in the run's data, 0.25 um here" in printed
+    assert main(["predict", str(run), str(tmp_path / "new"), "--channels", "GFP,Actin", "--out",
+                 str(tmp_path / "q.csv")]) == 0
+    assert "channels: the run was trained on ['GFP', 'DAPI'], the data names ['GFP', 'Actin']" in capsys.readouterr().out

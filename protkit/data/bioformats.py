@@ -133,3 +133,11 @@ def file_items(path, channels=None):
             raise ImageReadError(os.fspath(path), f"channel(s) {missing} not in the file's metadata; its channels "
                                                   f"are {names} (--channels picks them by these names)")
     return [(reference(path, scene, channels), scene) for scene in image.scenes]
+
+
+def pixel_size(dataset):
+    """{"z", "y", "x"} micrometres of a dataset's first microscope item, or None (no such item, or no sizes)."""
+    if len(dataset) == 0 or dataset.items is None or not dataset.items or not is_reference(dataset.items[0][0]):
+        return None
+    sizes = physical_pixel_sizes(dataset.items[0][0])
+    return sizes if any(value is not None for value in sizes.values()) else None
