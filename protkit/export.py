@@ -197,7 +197,9 @@ def export_bioimageio(run_dir, dataset, out_zip, overwrite=False, authors=("prot
                       data_citation=None):
     """Write a BioImage.io model package (``rdf.yaml``, ONNX weights, test tensors, cover) and validate it.
 
-    The weights are the run's ONNX export (`export_onnx`, checked against Keras); the test input
+    The weights are the run's ONNX export (`export_onnx`, checked against Keras) and a zipped
+    TensorFlow SavedModel (BioImage.io's ``tensorflow_saved_model_bundle``; the spec has no entry
+    for Keras 3 ``.keras`` files); the test input
     is the first item of ``dataset`` resized to the run's size (raw intensities) and the test
     output the run's network on it after the run's normalization, which ``rdf.yaml`` states as
     BioImage.io preprocessing (percentile: ``scale_range`` over y and x; dataset: per-channel
@@ -240,6 +242,7 @@ def export_bioimageio(run_dir, dataset, out_zip, overwrite=False, authors=("prot
     with tempfile.TemporaryDirectory(prefix="protkit_bioimageio_") as folder:
         folder = pathlib.Path(folder)
         record = export_onnx(run_dir, folder / "model.onnx", images=prepared)
+        tf_version = _saved_model_bundle(run.model, folder / "tf_saved_model.zip", prepared)
         output = run.model.predict(prepared, verbose=0).astype(np.float32)
         np.save(folder / "test_input.npy", raw)
         np.save(folder / "test_output.npy", output)
@@ -247,9 +250,25 @@ def export_bioimageio(run_dir, dataset, out_zip, overwrite=False, authors=("prot
         (folder / "README.md").write_text(_documentation(run, record, dataset), encoding="utf-8")
         rdf = _rdf(run, record, channel_names, height, width, onnx.load(folder / "model.onnx").opset_import[0].version,
                    list(authors), license, data_citation)
+        rdf["weights"]["tensorflow_saved_model_bundle"] = {"source": "tf_saved_model.zip",
+                                                           "tensorflow_version": tf_version}
         _validate_and_pack(rdf, folder, out_zip)
-    return {"path": str(out_zip), "validation": "passed", "weights": ["onnx"], "test_input_shape": list(raw.shape),
+    return {"path": str(out_zip), "validation": "passed", "weights": ["onnx", "tensorflow_saved_model_bundle"], "test_input_shape": list(raw.shape),
             "test_output_shape": list(output.shape), "max_abs_difference": record["max_abs_difference"]}
+
+
+def _saved_model_bundle(model, out_zip, images):
+    """The model as a zipped TensorFlow SavedModel (Keras's ``export(format="tf_saved_model")``); its version."""
+    import shutil
+    import tempfile
+
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="protkit_saved_model_") as folder:
+        model.predict(images[:1], verbose=0)  # Keras exports only a model that has been called
+        model.export(str(pathlib.Path(folder) / "saved_model"), format="tf_saved_model", verbose=False)
+        shutil.make_archive(str(out_zip.with_suffix("")), "zip", pathlib.Path(folder) / "saved_model")
+    return tf.__version__
 
 
 def run_dataset(run):

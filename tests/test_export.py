@@ -116,7 +116,8 @@ def test_a_hep2_run_exports_as_a_bioimageio_package_that_validates_and_reproduce
     assert description.validation_summary.status in ("passed", "valid-format"), description.validation_summary
     assert [author.name for author in description.authors] == ["A. Tester"]
     with zipfile.ZipFile(package) as archive:
-        assert {"rdf.yaml", "model.onnx", "test_input.npy", "test_output.npy", "cover.png", "README.md"} <= \
+        assert {"rdf.yaml", "model.onnx", "tf_saved_model.zip", "test_input.npy", "test_output.npy", "cover.png",
+                "README.md"} <= \
             set(archive.namelist())
         archive.extractall(tmp_path / "unpacked")
     import ruyaml  # bioimageio.spec's YAML reader (the package's rdf.yaml is written by bioimageio.spec)
@@ -132,3 +133,21 @@ def test_a_hep2_run_exports_as_a_bioimageio_package_that_validates_and_reproduce
     session = onnxruntime.InferenceSession(str(tmp_path / "unpacked" / "model.onnx"),
                                            providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: prepared})[0], expected, atol=1e-4)
+
+
+def test_a_missing_extra_is_a_clear_error(monkeypatch):
+    import importlib.util
+
+    from protkit import extras
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name: None if name == "tf2onnx" else real(name))
+    with pytest.raises(extras.MissingExtraError, match=r'ONNX export needs tf2onnx: pip install -e "\.\[export\]"'):
+        from protkit.export import check_export_packages
+
+        check_export_packages()
+    monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name: None if name == "bioio" else real(name))
+    from protkit.data.bioformats import scenes
+
+    with pytest.raises(extras.MissingExtraError, match=r'needs bioio: pip install -e "\.\[formats\]"'):
+        scenes("cells.ome.tif")
