@@ -139,3 +139,19 @@ def test_predict_says_when_channels_or_pixel_sizes_differ_from_the_run(microscop
     assert main(["predict", str(run), str(tmp_path / "new"), "--channels", "GFP,Actin", "--out",
                  str(tmp_path / "q.csv")]) == 0
     assert "channels: the run was trained on ['GFP', 'DAPI'], the data names ['GFP', 'Actin']" in capsys.readouterr().out
+
+
+def test_a_z_stack_is_a_volume_for_3d_models_and_its_maximum_projection_for_2d(tmp_path):
+    _needs_formats_extra()
+    from protkit.data import Dataset
+    from protkit.data.readers import read_volume
+
+    rng = np.random.default_rng(5)
+    stack = rng.integers(0, 100, size=(3, 4, 16, 16)).astype(np.uint16)  # C, Z, Y, X
+    stack[1, 2, 5, 5] = 4000  # one bright voxel of GFP, in plane 2
+    _write_ome_tiff(tmp_path / "cells" / "a" / "stack.ome.tif", [stack])
+    _write_ome_tiff(tmp_path / "cells" / "b" / "other.ome.tif", [stack // 2])
+    dataset = Dataset.from_folder(tmp_path / "cells", channels=["GFP"])
+    volume = read_volume(dataset.items[0][0])
+    assert volume.shape == (4, 16, 16, 1) and volume[2, 5, 5, 0] == 4000
+    np.testing.assert_array_equal(dataset.read(0), volume.max(axis=0))  # 2D: the maximum over Z
