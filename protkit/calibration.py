@@ -48,7 +48,8 @@ def _from_logits(logits, task):
 
 
 def apply_temperature(probabilities, temperature, task):
-    """``probabilities`` (N, K) of a softmax or sigmoid classifier, recomputed with logits divided by ``temperature``."""
+    """``probabilities`` (N, K) of a softmax or sigmoid classifier, recomputed with its logits divided by
+    ``temperature``."""
     check_task(task)
     if temperature is None or float(temperature) == 1.0:
         return np.asarray(probabilities, np.float32)
@@ -125,7 +126,8 @@ def calibration_report(probabilities, labels, task, temperature, bins=15):
     after = apply_temperature(probabilities, temperature, task)
     measure = ("top-class probability vs top class right" if task == SINGLE_LABEL
                else "every (image, label) probability vs label present")
-    return {"temperature": float(temperature), "ece_before": expected_calibration_error(probabilities, labels, task, bins),
+    return {"temperature": float(temperature),
+            "ece_before": expected_calibration_error(probabilities, labels, task, bins),
             "ece_after": expected_calibration_error(after, labels, task, bins), "bins": int(bins), "measure": measure}
 
 

@@ -281,8 +281,8 @@ def _cmd_cluster(args):
               f"{scores['many_to_one_balanced_accuracy']:.4f}")
         if "groups" in scores:
             groups = scores["groups"]
-            print(f"against the groups of --label-map: balanced accuracy {groups['balanced_accuracy']:.4f} (one-to-one), "
-                  f"{groups['many_to_one_balanced_accuracy']:.4f} (many-to-one)")
+            print(f"against the groups of --label-map: balanced accuracy {groups['balanced_accuracy']:.4f} "
+                  f"(one-to-one), {groups['many_to_one_balanced_accuracy']:.4f} (many-to-one)")
     if result.k_selection is not None:
         print("k selection (BIC lower is better, silhouette higher is better):")
         for row in result.k_selection.itertuples():

@@ -146,8 +146,8 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
                               seed=seed + fold, **gan)
         result = train(balance.dataset, normalization="fixed", **common)
         test_images = np.clip(load_images(dataset.subset(test_idx), image_size=size, normalizer=normalization), 0, 1)
-        probabilities = apply_temperature(model_probabilities(result.model, test_images, result.config.get("tta", "none")),
-                                          result.config.get("temperature"), dataset.task)
+        probabilities = model_probabilities(result.model, test_images, result.config.get("tta", "none"))
+        probabilities = apply_temperature(probabilities, result.config.get("temperature"), dataset.task)
         n_synthetic = int(balance.dataset.synthetic.sum())
     else:
         result = train(dataset.subset(train_idx), normalization=normalization, **common)

@@ -157,7 +157,8 @@ MODEL_CITATIONS = {
                "url": "https://arxiv.org/abs/1512.03385"},
     "plcnn": {"text": "PLCNN: parallel residual and plain convolutional branches (as rebuilt by protkit)",
               "url": "https://github.com/OWNER/protkit"},
-    "cnn": {"text": "A traditional convolutional network (protkit's baseline)", "url": "https://github.com/OWNER/protkit"},
+    "cnn": {"text": "A traditional convolutional network (protkit's baseline)",
+            "url": "https://github.com/OWNER/protkit"},
     "dcae_mlp": {"text": "Deep convolutional autoencoder features and an MLP for HEp-2 staining patterns",
                  "url": "https://github.com/OWNER/protkit"},
 }
@@ -238,7 +239,8 @@ def export_bioimageio(run_dir, dataset, out_zip, overwrite=False, authors=("prot
     height, width = run.config["image_size"]
     channel_names = list(run.config["channel_names"])
     raw = resize(dataset.read(0).astype(np.float32), (height, width))[None].astype(np.float32)
-    prepared = np.stack([Normalizer.from_config(run.config["normalization"])(image) for image in raw]).astype(np.float32)
+    normalizer = Normalizer.from_config(run.config["normalization"])
+    prepared = np.stack([normalizer(image) for image in raw]).astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="protkit_bioimageio_") as folder:
         folder = pathlib.Path(folder)
         record = export_onnx(run_dir, folder / "model.onnx", images=prepared)
@@ -253,7 +255,8 @@ def export_bioimageio(run_dir, dataset, out_zip, overwrite=False, authors=("prot
         rdf["weights"]["tensorflow_saved_model_bundle"] = {"source": "tf_saved_model.zip",
                                                            "tensorflow_version": tf_version}
         _validate_and_pack(rdf, folder, out_zip)
-    return {"path": str(out_zip), "validation": "passed", "weights": ["onnx", "tensorflow_saved_model_bundle"], "test_input_shape": list(raw.shape),
+    return {"path": str(out_zip), "validation": "passed", "weights": ["onnx", "tensorflow_saved_model_bundle"],
+            "test_input_shape": list(raw.shape),
             "test_output_shape": list(output.shape), "max_abs_difference": record["max_abs_difference"]}
 
 
@@ -294,7 +297,8 @@ def _rdf(run, record, channel_names, height, width, opset, authors, license, dat
         cite.append(dict(data_citation))
     softmax = run.task != "multi_label"
     return {
-        "type": "model", "format_version": "0.5.4", "name": f"protkit {run.config['model']} {run.task.replace('_', '-')}",
+        "type": "model", "format_version": "0.5.4",
+        "name": f"protkit {run.config['model']} {run.task.replace('_', '-')}",
         "description": (f"{'Single' if softmax else 'Multi'}-label classifier of fluorescence-microscopy cells into "
                         f"{len(classes)} classes, trained with protkit"),
         "authors": [{"name": name} for name in authors], "cite": cite, "license": license,

@@ -25,9 +25,10 @@ Every argument is checked before anything is written. RUN_DIR holds:
                     reliability diagram before / after temperature scaling
 
 Loss from the task: single-label → softmax + categorical cross-entropy (with the recipe's label
-smoothing); multi-label → sigmoid + binary cross-entropy (or focal). The Fast Spec CNN paper used categorical cross-entropy on a
-multi-label task; that treats the labels of an image as competing for one unit of probability,
-which is wrong when an image carries several labels, so protkit does not do it.
+smoothing); multi-label → sigmoid + binary cross-entropy (or focal). The Fast Spec CNN paper used
+categorical cross-entropy on a multi-label task; that treats the labels of an image as competing
+for one unit of probability, which is wrong when an image carries several labels, so protkit
+does not do it.
 
 A run killed mid-way resumes when the same call is made again (`protkit.callbacks.EpochBackup`
 keeps the last finished epoch in RUN_DIR/backup; the whole configuration must match); a
@@ -77,7 +78,9 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
     Args:
         dataset: a labelled `protkit.data.Dataset`. If it has groups, the split is grouped (no
             group in two parts); give groups with ``dataset.with_groups(...)``.
-        model: "resnet" (the recipe's), "fast_spec_cnn", "plcnn" or "cnn" (traditional CNN).
+        model: "resnet" (the recipe's), "fast_spec_cnn", "plcnn", "cnn" (traditional CNN) or
+            "dcae_mlp" (an autoencoder pretrained on the training images, frozen, then an MLP on
+            its features; `protkit.models.dcae_mlp`).
         preset: one of the model's presets (`protkit.models.presets`): the Fast Spec CNN has
             "cpu" (its default; fits 2 CPU cores) and "paper" (Table 1 of its paper, trained
             as the paper did); the ResNet has "small" (its default); the other models have
@@ -94,7 +97,7 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
         label_smoothing: a number in [0, 1) or "auto" (0.1 single-label, 0 multi-label).
         keep: "best" (the run's model is its best validation epoch) or "last".
         calibration: "temperature" (a temperature fitted on the validation probabilities by
-            `protkit.calibration_lib.fit_temperature`, recorded in the run and applied by
+            `protkit.calibration.fit_temperature`, recorded in the run and applied by
             `evaluate` and `predict`; the top class never changes) or "none".
         val_fraction, test_fraction: the split (seeded, stratified or grouped).
         early_stopping: None, or patience in epochs on the validation monitor (best weights kept).
@@ -154,7 +157,8 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
     network = build_and_compile(config, dataset, len(channel_names), len(split["train"]), strategy, feeds, verbose)
     validation, fit_callbacks = make_callbacks(config, dataset, split, feeds, folder, backup_dir)
     settings = dict(folder.identity if folder is not None else config.identity(dataset, channel_names),
-                    recipe_choices=chosen, skipped=[": ".join(map(str, problem)) if isinstance(problem, tuple) else str(problem)
+                    recipe_choices=chosen,
+                    skipped=[": ".join(map(str, problem)) if isinstance(problem, tuple) else str(problem)
                              for problem in dataset.skipped[before:]])
     if strategy is not None:
         settings["strategy"] = distribute.describe(strategy)
@@ -296,8 +300,10 @@ def score_and_write(network, history, minutes, config, settings, dataset, split,
         raw["test"] = model_probabilities(network, test_images, config.tta)
     temperature = None
     if config.calibration == "temperature":
-        temperature = calibration_lib.fit_temperature(raw["validation"], dataset.labels[split["validation"]], dataset.task)
-    probabilities = {part: calibration_lib.apply_temperature(probs, temperature, dataset.task) for part, probs in raw.items()}
+        temperature = calibration_lib.fit_temperature(raw["validation"], dataset.labels[split["validation"]],
+                                                      dataset.task)
+    probabilities = {part: calibration_lib.apply_temperature(probs, temperature, dataset.task)
+                     for part, probs in raw.items()}
     thresholds = None
     if dataset.task == MULTI_LABEL:
         thresholds = metrics_lib.tune_thresholds(dataset.labels[split["validation"]], probabilities["validation"])
@@ -305,8 +311,8 @@ def score_and_write(network, history, minutes, config, settings, dataset, split,
         dataset.labels[split[part]], probs, dataset.task, class_names=dataset.class_names,
         thresholds=thresholds if thresholds is not None else 0.5) for part, probs in probabilities.items()}
     for part, probs in raw.items():
-        results[part]["calibration"] = calibration_lib.calibration_report(probs, dataset.labels[split[part]], dataset.task,
-                                                                      temperature or 1.0)
+        results[part]["calibration"] = calibration_lib.calibration_report(probs, dataset.labels[split[part]],
+                                                                          dataset.task, temperature or 1.0)
     results["protocol"] = dict(protocol(dataset, split, config.seed, thresholds is not None),
                                test_time_augmentation=config.tta)
     if config.keep == "best":
@@ -339,7 +345,8 @@ def _reliability_figure(path, raw, calibrated, dataset, split, temperature):
     labels = dataset.labels[split[part]]
     curves = {"as trained": calibration_lib.reliability_curve(raw[part], labels, dataset.task)}
     if temperature is not None:
-        curves[f"temperature {temperature:.2f}"] = calibration_lib.reliability_curve(calibrated[part], labels, dataset.task)
+        curves[f"temperature {temperature:.2f}"] = calibration_lib.reliability_curve(calibrated[part], labels,
+                                                                                     dataset.task)
     title = f"Calibration on the {part} part" + (" (where the temperature was fitted)" if part == "validation" else "")
     plots.save(plots.reliability_diagram(curves, title=title), path, overwrite=True, close=True)
 
