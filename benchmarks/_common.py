@@ -140,7 +140,7 @@ def machine_facts():
     return {
         "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
         "numpy": np.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-        "opencv": cv2.__version__, "gpus": len(tf.config.list_physical_devices("GPU")),
+        "keras_backend": keras.backend.backend(), "opencv": cv2.__version__, "gpus": len(tf.config.list_physical_devices("GPU")),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "loadavg_start": _loadavg(),
     }

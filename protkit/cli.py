@@ -515,6 +515,7 @@ def _add_demo(commands):
 
 def main(argv=None):
     from protkit._quiet import load_tensorflow
+    from protkit.backend import BackendError
     from protkit.data.datasets import DataError
     from protkit.data.readers import ImageReadError
     from protkit.extras import MissingExtraError
@@ -524,7 +525,8 @@ def main(argv=None):
         load_tensorflow(verbose=getattr(args, "verbose", False))
     try:
         return args.func(args)
-    except (DataError, ImageReadError, FileNotFoundError, FileExistsError, ValueError, MissingExtraError) as error:
+    except (DataError, ImageReadError, FileNotFoundError, FileExistsError, ValueError, MissingExtraError,
+            BackendError) as error:
         print(f"protkit: error: {for_the_command_line(str(error))}", file=sys.stderr)
         return 2
 

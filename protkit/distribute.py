@@ -61,17 +61,27 @@ def get_strategy(strategy="auto"):
     For "multiworker", call this at the start of a program, before any other TensorFlow work:
     TensorFlow configures its collective operations once per process.
 
+    On another Keras backend (JAX) there is no tf.distribute: "auto" and "default" give None
+    (one device, no strategy) and the others raise `protkit.backend.BackendError`.
+
     Raises:
         ValueError: for an unknown name, or "multiworker" without ``TF_CONFIG``.
     """
     import tensorflow as tf
 
+    from protkit import backend
+
     if isinstance(strategy, tf.distribute.Strategy):
+        backend.require_tensorflow("a tf.distribute strategy")
         return strategy
     name = "auto" if strategy is None else strategy
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES} or a tf.distribute.Strategy. "
                          f"Received: strategy={strategy!r}")
+    if backend.name() != "tensorflow":
+        if name in ("auto", "default"):
+            return None
+        backend.require_tensorflow(f"strategy={name!r} (tf.distribute)")
     if name == "auto":
         config = tf_config()
         if config is not None and _cluster_tasks(config) > 1:

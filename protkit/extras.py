@@ -6,7 +6,8 @@ import importlib.util
 
 # extra name -> the packages it installs (pyproject.toml's optional-dependencies say the versions)
 EXTRAS = {"export": ("onnx", "onnxruntime", "tf2onnx", "bioimageio.spec"),
-          "formats": ("bioio", "bioio_ome_tiff", "bioio_ome_zarr")}
+          "formats": ("bioio", "bioio_ome_tiff", "bioio_ome_zarr"),
+          "jax": ("jax",)}
 
 
 class MissingExtraError(ImportError):

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import protkit.layers  # noqa: F401  (registers protkit's layers for deserialization)
-from protkit import metrics
+from protkit import backend, metrics
 from protkit.calibration import apply_temperature, calibration_report
 from protkit.data import Normalizer, make_pipeline, readable_errors
 from protkit.data.pipeline import ItemLoader
@@ -257,10 +256,10 @@ def model_probabilities(model, data, tta="none", verbose=0):
         return model.with_views(tta).predict(data, verbose=verbose)
     if check_views(tta) == "none":
         return model.predict(data, verbose=verbose)
-    forward = tf.function(view_averaged(lambda x: model(x, training=False), tta), autograph=False)
+    forward = backend.compiled(view_averaged(lambda x: model(x, training=False), tta))
     if isinstance(data, np.ndarray):
-        data = tf.data.Dataset.from_tensor_slices(data).batch(64)
-    return np.concatenate([forward(tf.convert_to_tensor(batch, tf.float32)).numpy() for batch in data], axis=0)
+        return np.concatenate([forward(data[start:start + 64]) for start in range(0, len(data), 64)], axis=0)
+    return np.concatenate([forward(batch) for batch in data.as_numpy_iterator()], axis=0)
 
 
 def _tta_words(tta):
@@ -333,7 +332,7 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
         with readable_errors(), output.open() as stream:
             writer = csv.writer(stream)
             for indices, images, ok in reader.batches(todo, batch_size):
-                probabilities = forward(images).numpy()
+                probabilities = forward(images)
                 for index, row, good in zip(indices, probabilities, ok):
                     if good:
                         writer.writerow(prediction_row(dataset, index, row, run.class_names, run.thresholds, run.task))
@@ -396,8 +395,8 @@ def merge_predictions(parts, out_csv, overwrite=False):
 
 
 def compiled_forward(run, tta=None):
-    """``run``'s model as a compiled forward pass over float32 batches (far less Python per batch
-    than ``predict_on_batch``), averaged over the views of ``tta`` (default the run's own), then
+    """``run``'s model as a compiled forward pass over float32 batches, NumPy in and out (far less
+    Python per batch than ``predict_on_batch``; `protkit.backend.compiled`), averaged over the views of ``tta`` (default the run's own), then
     scaled by the run's temperature."""
     height, width = run.config["image_size"]
     channels = len(run.config["channel_names"])
@@ -414,8 +413,7 @@ def compiled_forward(run, tta=None):
     def forward(images):  # the temperature was fitted on view-averaged probabilities, so it comes after
         return scaled_by_temperature(averaged(images), run.temperature, run.task)
 
-    return tf.function(forward, input_signature=[tf.TensorSpec((None, height, width, channels), tf.float32)],
-                       autograph=False)
+    return backend.compiled(forward, (height, width, channels))
 
 
 class BatchReader:

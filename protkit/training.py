@@ -354,7 +354,8 @@ def _reliability_figure(path, raw, calibrated, dataset, split, temperature):
 def _run_config(settings, status, feeds, dataset, **extra):
     from protkit.data.bioformats import pixel_size
 
-    return dict(settings, status=status, protkit_version=version(), normalization=feeds.normalizer.get_config(),
+    return dict(settings, status=status, protkit_version=version(), keras_backend=keras.backend.backend(),
+                keras_version=keras.__version__, normalization=feeds.normalizer.get_config(),
                 groups=dataset.groups is not None, pixel_size_um=pixel_size(dataset), **extra)
 
 

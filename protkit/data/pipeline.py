@@ -7,9 +7,9 @@ have the size of the first one; a different size raises an error naming the file
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import tensorflow as tf
-import cv2
 
 from protkit.data import readers
 from protkit.data.normalization import get_normalizer
@@ -149,10 +149,11 @@ def make_pipeline(
         seed: shuffle seed.
         augment: None, or a callable taking a batch ``x`` (and ``training=True`` if it is a
             Keras layer) and returning the augmented batch; applied after batching.
-        cache: "auto" (default: keep decoded items in memory after the first epoch when they
-            take at most `CACHE_AUTO_BYTES`), True, False, or a file path prefix for an on-disk
-            cache. On a CPU that training already keeps busy, decoding every epoch costs about a
-            third of the throughput; caching removes that after the first epoch.
+        cache: "auto" (default: decode every item once, before the first epoch, and keep them in
+            memory when they take at most `CACHE_AUTO_BYTES`; else decode every epoch), True
+            (in memory whatever the size), False, or a file path prefix for an on-disk cache.
+            On a CPU that training already keeps busy, decoding every epoch costs about a third
+            of the throughput; memory then feeds batches as fast as arrays given to ``fit``.
         repeat: repeat forever (for step-based training).
         drop_remainder: drop a last incomplete batch.
         num_parallel_calls: parallel decoders; default AUTOTUNE.
@@ -189,11 +190,10 @@ def make_pipeline(
             ds = ds.repeat()
         return ds.batch(batch_size, drop_remainder=drop_remainder)
 
-    if dataset.arrays is not None:
-        # In memory: normalize and resize once, then slice.
+    if dataset.arrays is not None or cache is True:
+        # In memory: decode, normalize and resize once (threads), then take whole batches of rows.
         images = loader.load_all(indices)
-        elements = (images, dataset.targets()[indices]) if with_labels else images
-        ds = finish(tf.data.Dataset.from_tensor_slices(elements))
+        ds = _batches_of_rows(images, dataset.targets()[indices] if with_labels else None, finish)
     else:
         def load(batch_indices):
             images = tf.numpy_function(loader.load_batch, [batch_indices], tf.float32, stateful=False)
@@ -210,9 +210,9 @@ def make_pipeline(
         slices = (indices, dataset.targets()[indices]) if with_labels else indices
         ds = tf.data.Dataset.from_tensor_slices(slices)
         if cache:
-            # Decode once, keep single items, then reshuffle and batch them every epoch.
+            # An on-disk cache: decode once, keep single items, then reshuffle and batch them every epoch.
             ds = decode(ds.batch(batch_size)).unbatch()
-            ds = finish(ds.cache() if cache is True else ds.cache(str(cache)))
+            ds = finish(ds.cache(str(cache)))
         else:
             if shuffle:
                 ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
@@ -232,9 +232,35 @@ def make_pipeline(
     return ds.prefetch(AUTOTUNE)
 
 
+def _batches_of_rows(images, targets, finish):
+    """Batches of an (N, H, W, C) array (and its targets): shuffled, batched row numbers, then one
+    NumPy fancy-indexing call per batch. Per-item tf.data elements would cost far more at small
+    image sizes, and the array is never copied into a TensorFlow constant."""
+    shape = (None, *images.shape[1:])
+    target_table = None if targets is None else tf.constant(targets)
+
+    def take(rows):
+        x = tf.numpy_function(lambda r: images[r], [rows], tf.float32, stateful=False)
+        x.set_shape(shape)
+        return x if target_table is None else (x, tf.gather(target_table, rows))
+
+    return finish(tf.data.Dataset.range(len(images))).map(take, num_parallel_calls=AUTOTUNE)
+
+
 def _augment_fn(augment):
     import keras
 
+    if isinstance(augment, keras.Sequential):
+        # Layer by layer: Keras' preprocessing layers switch to TensorFlow ops inside tf.data on
+        # any backend, a Sequential around them does not (under JAX it would call jax.numpy).
+        layers = list(augment.layers)
+
+        def apply(x):
+            for layer in layers:
+                x = layer(x, training=True)
+            return x
+
+        return apply
     if isinstance(augment, keras.layers.Layer):
         return lambda x: augment(x, training=True)
     return augment

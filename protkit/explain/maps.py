@@ -111,27 +111,35 @@ def grad_cam(model, images, class_index=None, layer=None, batch_size=32):
         (N, H, W) float32 heatmaps in [0, 1] (all zero where no position raises the score).
     """
     import keras
-    import tensorflow as tf
+
+    from protkit.backend import gradients
 
     images = np.asarray(images, np.float32)
     layer = layer or last_conv_layer(model)
     features, to_logits = _logit_head(model)
-    probe = keras.Model(model.inputs, [model.get_layer(layer).output, features])
+    feature_map = model.get_layer(layer).output
+    to_map = keras.Model(model.inputs, feature_map)
+    # The rest of the network as a function of (images, feature map): paths that bypass the map
+    # (skip connections from before it) still see the images; the gradient is taken at the map.
+    from_map = keras.Model([*model.inputs, feature_map], features)
     targets = classes_to_explain(model, images, class_index, batch_size)
     heatmaps = []
     for start in range(0, len(images), batch_size):
-        x = tf.convert_to_tensor(images[start:start + batch_size])
-        chosen = tf.convert_to_tensor(targets[start:start + batch_size])
-        with tf.GradientTape() as tape:
-            maps, feats = probe(x, training=False)
-            tape.watch(maps)
-            scores = tf.gather(to_logits(feats), chosen, axis=1, batch_dims=1)
-        grads = tape.gradient(scores, maps)
-        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))
-        cam = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0]
-        top = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
-        heatmaps.append((cam / tf.where(top > 0, top, tf.ones_like(top))).numpy())
+        x = keras.ops.convert_to_tensor(images[start:start + batch_size])
+        chosen = keras.ops.convert_to_tensor(targets[start:start + batch_size][:, None])
+        maps = keras.ops.convert_to_numpy(to_map(x, training=False))
+
+        def scores(at, x=x, chosen=chosen):
+            logits = to_logits(from_map([x, at], training=False))
+            return keras.ops.take_along_axis(logits, chosen, axis=1)[:, 0]
+
+        _, grads = gradients(scores, maps)
+        weights = grads.mean(axis=(1, 2), keepdims=True)
+        cam = np.maximum((weights * maps).sum(axis=-1), 0.0)
+        cam = keras.ops.convert_to_numpy(keras.ops.image.resize(cam[..., None], images.shape[1:3],
+                                                                interpolation="bilinear"))[..., 0]
+        top = cam.max(axis=(1, 2), keepdims=True)
+        heatmaps.append(cam / np.where(top > 0, top, 1.0))
     return np.concatenate(heatmaps).astype(np.float32)
 
 
@@ -162,7 +170,7 @@ def attention_heatmaps(model, images, class_index=None, layer="attention", batch
     depend on the class: ``class_index`` is accepted, and ignored, so that the function can be
     the ``explainer`` of `randomization_test`.
     """
-    import tensorflow as tf
+    import keras
 
     from protkit.models.fast_spec_cnn import attention_scores_model
 
@@ -170,5 +178,6 @@ def attention_heatmaps(model, images, class_index=None, layer="attention", batch
     height, width = model.get_layer(layer).input.shape[1:3]
     scores = predict_in_batches(attention_scores_model(model, layer), images, batch_size)
     received = scores.mean(axis=(1, 2)).reshape(len(images), height, width, 1)
-    maps = tf.image.resize(received, images.shape[1:3], method="bilinear").numpy()[..., 0]
+    maps = keras.ops.convert_to_numpy(keras.ops.image.resize(received, images.shape[1:3],
+                                                            interpolation="bilinear"))[..., 0]
     return (maps / maps.max(axis=(1, 2), keepdims=True)).astype(np.float32)

@@ -12,8 +12,9 @@ The Fast Spec CNN paper enlarges and balances its training set with DCGAN images
   update (non-saturating loss). Images are expected in [-1, 1] (see `to_gan_range`): the
   generator ends in tanh.
 
-`train_step` uses `tf.GradientTape`, so the model runs on the TensorFlow backend only; it says
-so at construction on another backend.
+`train_step` has one version per backend: TensorFlow (``tf.GradientTape``, stateful) and JAX
+(stateless: ``jax.value_and_grad`` over ``stateless_call``, both optimizers' state carried by
+the JAX trainer); the two compute the same updates. Other backends raise at construction.
 
 Example:
 >>> generator = dcgan_generator(32, channels=2, latent_dim=16, filters=32)
@@ -151,13 +152,15 @@ class DCGAN(keras.Model):
     losses of the epoch.
 
     Raises:
-        RuntimeError: on a backend other than TensorFlow.
+        protkit.backend.BackendError: on a backend other than TensorFlow or JAX.
     """
 
     def __init__(self, generator, discriminator, seed=None, label_smoothing=0.0, **kwargs):
-        if keras.backend.backend() != "tensorflow":
-            raise RuntimeError(f"protkit's DCGAN trains with TensorFlow's GradientTape; the Keras backend is "
-                               f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow.")
+        if keras.backend.backend() not in ("tensorflow", "jax"):
+            from protkit.backend import BackendError
+
+            raise BackendError(f"protkit's DCGAN has a training step for TensorFlow and JAX; the Keras backend is "
+                               f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow or jax.")
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -187,6 +190,9 @@ class DCGAN(keras.Model):
         # Built now, so a saved model's optimizer state loads into them (training can continue).
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+        if keras.backend.backend() == "jax":
+            # The JAX trainer carries `self.optimizer.variables` through its stateless step.
+            self.optimizer = _OptimizerPair(self.d_optimizer, self.g_optimizer)
 
     def get_compile_config(self):
         # Reloaded models are compiled with default Adam optimizers, then their saved state is loaded.
@@ -209,9 +215,7 @@ class DCGAN(keras.Model):
         """Generator output for ``noise`` or ``[noise, labels]``."""
         return self.generator(inputs, training=training)
 
-    def train_step(self, data):
-        import tensorflow as tf
-
+    def _unpack(self, data):
         if isinstance(data, (tuple, list)):
             images, labels = data[0], (data[1] if len(data) > 1 else None)
         else:
@@ -219,6 +223,23 @@ class DCGAN(keras.Model):
         if self.conditional and labels is None:
             raise ValueError("a conditional DCGAN needs (images, labels) batches")
         labels = None if labels is None or not self.conditional else keras.ops.cast(labels, "float32")
+        return images, labels
+
+    def _gan_losses(self, real_logits, fake_logits):
+        """(discriminator loss, generator loss) of one batch's logits (non-saturating GAN loss)."""
+        d_loss = (self.bce(keras.ops.ones_like(real_logits) * (1.0 - self.label_smoothing), real_logits)
+                  + self.bce(keras.ops.zeros_like(fake_logits), fake_logits))
+        return d_loss, self.bce(keras.ops.ones_like(fake_logits), fake_logits)
+
+    def train_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return self._jax_train_step(*args)
+        return self._tf_train_step(*args)
+
+    def _tf_train_step(self, data):
+        import tensorflow as tf
+
+        images, labels = self._unpack(data)
         batch = keras.ops.shape(images)[0]
 
         noise = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
@@ -226,8 +247,7 @@ class DCGAN(keras.Model):
             fake = self.generator(self._generator_inputs(noise, labels), training=True)
             real_logits = self._discriminate(images, labels, True)
             fake_logits = self._discriminate(fake, labels, True)
-            d_loss = (self.bce(keras.ops.ones_like(real_logits) * (1.0 - self.label_smoothing), real_logits)
-                      + self.bce(keras.ops.zeros_like(fake_logits), fake_logits))
+            d_loss = self._gan_losses(real_logits, fake_logits)[0]
         weights = self.discriminator.trainable_weights
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
 
@@ -235,13 +255,80 @@ class DCGAN(keras.Model):
         with tf.GradientTape() as tape:
             fake = self.generator(self._generator_inputs(noise, labels), training=True)
             fake_logits = self._discriminate(fake, labels, True)
-            g_loss = self.bce(keras.ops.ones_like(fake_logits), fake_logits)
+            g_loss = self._gan_losses(fake_logits, fake_logits)[1]
         weights = self.generator.trainable_weights
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
 
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         return {metric.name: metric.result() for metric in self.metrics}
+
+    def _jax_train_step(self, state, data):
+        """The same two updates as `_tf_train_step`, stateless: (logs, new state) from (state, batch)."""
+        import jax
+
+        trainable, non_trainable, optimizer_values, metric_values = state
+        images, labels = self._unpack(data)
+        batch = keras.ops.shape(images)[0]
+        values = {id(v): value for v, value in zip(self.trainable_variables, trainable)}
+        values.update({id(v): value for v, value in zip(self.non_trainable_variables, non_trainable)})
+
+        def of(variables):
+            return [values[id(v)] for v in variables]
+
+        with keras.StatelessScope(state_mapping=[(self.seed_generator.state, values[id(self.seed_generator.state)])]) \
+                as scope:
+            noises = [keras.random.normal((batch, self.latent_dim), seed=self.seed_generator) for _ in range(2)]
+            values[id(self.seed_generator.state)] = scope.get_current_value(self.seed_generator.state)
+        generator, discriminator = self.generator, self.discriminator
+
+        def forward(g_trainable, d_trainable, g_state, d_state, noise):
+            inputs = self._generator_inputs(noise, labels)
+            fake, g_state = generator.stateless_call(g_trainable, g_state, inputs, training=True)
+            real_logits, d_state = discriminator.stateless_call(
+                d_trainable, d_state, [images, labels] if self.conditional else images, training=True)
+            fake_logits, d_state = discriminator.stateless_call(
+                d_trainable, d_state, [fake, labels] if self.conditional else fake, training=True)
+            return real_logits, fake_logits, g_state, d_state
+
+        def d_loss_of(d_trainable, g_trainable, g_state, d_state):
+            real, fake, g_state, d_state = forward(g_trainable, d_trainable, g_state, d_state, noises[0])
+            return self._gan_losses(real, fake)[0], (g_state, d_state)
+
+        def g_loss_of(g_trainable, d_trainable, g_state, d_state):
+            # As in the TensorFlow step, only the fake batch goes through the discriminator here.
+            inputs = self._generator_inputs(noises[1], labels)
+            fake, g_state = generator.stateless_call(g_trainable, g_state, inputs, training=True)
+            fake_logits, d_state = discriminator.stateless_call(
+                d_trainable, d_state, [fake, labels] if self.conditional else fake, training=True)
+            return self._gan_losses(fake_logits, fake_logits)[1], (g_state, d_state)
+
+        d_count = len(self.d_optimizer.variables)
+        d_opt, g_opt = optimizer_values[:d_count], optimizer_values[d_count:]
+        g_trainable, d_trainable = of(generator.trainable_variables), of(discriminator.trainable_variables)
+        g_state, d_state = of(generator.non_trainable_variables), of(discriminator.non_trainable_variables)
+
+        (d_loss, (g_state, d_state)), grads = jax.value_and_grad(d_loss_of, has_aux=True)(
+            d_trainable, g_trainable, g_state, d_state)
+        d_trainable, d_opt = self.d_optimizer.stateless_apply(d_opt, grads, d_trainable)
+        (g_loss, (g_state, d_state)), grads = jax.value_and_grad(g_loss_of, has_aux=True)(
+            g_trainable, d_trainable, g_state, d_state)
+        g_trainable, g_opt = self.g_optimizer.stateless_apply(g_opt, grads, g_trainable)
+
+        for variables, new in ((generator.trainable_variables, g_trainable),
+                               (discriminator.trainable_variables, d_trainable),
+                               (generator.non_trainable_variables, g_state),
+                               (discriminator.non_trainable_variables, d_state)):
+            values.update({id(v): value for v, value in zip(variables, new)})
+        logs, new_metric_values, start = {}, [], 0
+        for metric, loss in ((self.d_loss_tracker, d_loss), (self.g_loss_tracker, g_loss)):
+            count = len(metric.variables)
+            updated = metric.stateless_update_state(metric_values[start:start + count], loss)
+            logs[metric.name] = metric.stateless_result(updated)
+            new_metric_values += list(updated)
+            start += count
+        state = (of(self.trainable_variables), of(self.non_trainable_variables), [*d_opt, *g_opt], new_metric_values)
+        return logs, state
 
     def generate(self, count=None, labels=None, seed=None, batch_size=256):
         """Sample images in [-1, 1] as a NumPy array.
@@ -306,3 +393,20 @@ class DCGAN(keras.Model):
         generator = keras.saving.deserialize_keras_object(config.pop("generator"))
         discriminator = keras.saving.deserialize_keras_object(config.pop("discriminator"))
         return cls(generator, discriminator, **config)
+
+
+class _OptimizerPair:
+    """The discriminator's and the generator's optimizers seen as one by Keras's JAX trainer, which
+    carries ``model.optimizer.variables`` through its stateless training step."""
+
+    built = True
+
+    def __init__(self, d_optimizer, g_optimizer):
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+    @property
+    def variables(self):
+        return [*self.d_optimizer.variables, *self.g_optimizer.variables]
+
+    def build(self, variables):
+        return None
