@@ -137,9 +137,7 @@ def run_protkit(name, data_dir, mode, workdir):
 
 def run_set(name, data_dir, mode, workdir):
     from protkit.data import load_images
-    from protkit.inference import evaluate_run, load_run
     from protkit.metrics import singlelabel_metrics
-    from protkit.training import train
 
     train_part, held_out = _parts(name, data_dir, mode["items"])
     if list(train_part.class_names) != list(held_out.class_names):

@@ -48,11 +48,33 @@ def view_count(views):
 
 
 def _ops(images):
+    """The array functions for ``images``: NumPy, Keras ops, or TensorFlow's for TensorFlow
+    tensors on another Keras backend (inside tf.data, which runs TensorFlow on every backend)."""
     if isinstance(images, np.ndarray):
         return np
     import keras
 
+    if keras.backend.backend() != "tensorflow" and type(images).__module__.startswith("tensorflow"):
+        return _TensorFlowOps
     return keras.ops
+
+
+class _TensorFlowOps:
+    """The two functions `apply_view` needs, for TensorFlow tensors."""
+
+    @staticmethod
+    def flip(x, axis):
+        import tensorflow as tf
+
+        return tf.reverse(x, [axis])
+
+    @staticmethod
+    def swapaxes(x, first, second):
+        import tensorflow as tf
+
+        order = list(range(len(x.shape)))
+        order[first], order[second] = order[second], order[first]
+        return tf.transpose(x, order)
 
 
 def _turn(images, turns, ops):

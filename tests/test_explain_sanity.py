@@ -63,6 +63,7 @@ def test_a_randomized_copy_has_the_layers_but_not_the_weights(planted):
     assert result["spearman_mean"] < 0.3 and result["passed"]  # trained maps are not what random weights draw
 
 
+@pytest.mark.backend_neutral
 def test_grad_cam_of_the_planted_signal_passes_deletion_and_noise_fails(planted):
     model, images = planted
     result = deletion_curve(model, images, class_index=1, steps=10, baseline="mean")
@@ -125,6 +126,7 @@ def test_default_layer_is_in_image_space_before_attention():
         feature_map_space(model, "no_such_layer")
 
 
+@pytest.mark.backend_neutral
 def test_attention_heatmaps_are_maps_of_the_image():
     model = fast_spec_cnn((32, 32, 2), 2, filters=(8,), hidden_units=8)
     images = np.random.default_rng(0).random((3, 32, 32, 2)).astype(np.float32)

@@ -61,6 +61,7 @@ def test_other_backends_get_a_clear_error(monkeypatch):
         DCGAN(generator, discriminator)
 
 
+@pytest.mark.backend_neutral
 def test_a_few_steps_train_both_networks():
     gan = _tiny_gan()
     images = np.random.default_rng(0).uniform(-1, 1, (32, 32, 32, 2)).astype(np.float32)
@@ -74,6 +75,7 @@ def test_a_few_steps_train_both_networks():
     assert [m.name for m in gan.metrics] == ["d_loss", "g_loss"]
 
 
+@pytest.mark.backend_neutral
 def test_keras_file_round_trip(tmp_path):
     gan = _tiny_gan(num_classes=3)
     images = np.random.default_rng(1).uniform(-1, 1, (16, 32, 32, 2)).astype(np.float32)
@@ -103,6 +105,7 @@ def test_generate_validates_labels():
     assert np.abs(plain.generate(8, seed=3)).max() <= 1.0  # tanh range
 
 
+@pytest.mark.backend_neutral
 def test_conditional_sampling_returns_the_requested_classes():
     images, labels = _halves(256, size=32)
     keras.utils.set_random_seed(0)

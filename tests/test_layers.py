@@ -15,6 +15,9 @@ from protkit.layers import ResidualBlock
 from protkit.layers import SeparableConvBlock
 from protkit.layers import SpatialAttention
 
+# Backend-neutral: CI runs this module again under KERAS_BACKEND=jax.
+pytestmark = pytest.mark.backend_neutral
+
 ALL_LAYERS = [
     FFTSpectrum,
     SeparableConvBlock,

@@ -21,6 +21,9 @@ from protkit.models.plcnn import plcnn
 from protkit.models.presets import get_preset
 from protkit.models.resnet import resnet
 
+# Backend-neutral: CI runs this module again under KERAS_BACKEND=jax.
+pytestmark = pytest.mark.backend_neutral
+
 # Small widths everywhere: these tests check wiring, not accuracy.
 TINY_FAST_SPEC = dict(filters=(8, 8), stem_filters=8, stem_strides=1, num_heads=2, key_dim=8, hidden_units=16)
 

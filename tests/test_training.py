@@ -97,6 +97,7 @@ def test_the_recipe_keeps_the_best_epoch_and_records_its_choices(tmp_path):
 LEARNABLE = ("Nucleoli", "Plasma membrane", "Mitochondria")
 
 
+@pytest.mark.backend_neutral
 def test_training_on_learnable_cells_beats_chance():
     """Three localizations of the synthetic cells, 80 of each: the trained model must have learned them.
 
@@ -160,6 +161,7 @@ def test_balanced_class_weight():
     assert weights[1] == pytest.approx(3 * weights[0]) and weights[2] == 1.0
 
 
+@pytest.mark.backend_neutral
 def test_cli_multilabel_train_evaluate_predict(tmp_path, synthetic_folder, capsys):
     run = tmp_path / "run"
     code = main(["train", *_hpa_args(synthetic_folder), "--model", "fast_spec_cnn", "--epochs", "1",
@@ -230,6 +232,7 @@ def test_predict_wrong_channel_count_is_a_clear_error(tmp_path, synthetic_folder
     assert pd.read_csv(tmp_path / "m.csv")["id"].tolist() == ["good0", "good1", "good2"]
 
 
+@pytest.mark.backend_neutral
 def test_interrupted_prediction_resumes_without_duplicate_rows(tmp_path, synthetic_folder):
     from conftest import write_png
     from protkit.data import ImageReadError

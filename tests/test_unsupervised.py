@@ -45,6 +45,7 @@ def test_dcae_keras_round_trip(tmp_path):
                                atol=1e-6)
 
 
+@pytest.mark.backend_neutral
 def test_autoencoder_beats_the_mean_image_on_synthetic_cells():
     images, labels = make_cells(160, image_size=32, seed=0)
     dataset = Dataset.from_arrays(images, labels=labels)
@@ -89,6 +90,7 @@ def test_latent_mlp_learns_separable_features():
     assert [layer.units for layer in mlp_classifier(4096, 5).layers if hasattr(layer, "units")] == [250, 50, 5]
 
 
+@pytest.mark.backend_neutral
 def test_dihedral_views_are_the_eight_rotations_and_flips():
     rng = np.random.default_rng(1)
     images = rng.integers(0, 255, (3, 8, 8, 2), dtype=np.uint8)
@@ -185,6 +187,7 @@ def _planted(n=200, size=24, seed=0):
     return planted_squares(n, size, seed)
 
 
+@pytest.mark.backend_neutral
 def test_grad_cam_peaks_at_the_planted_signal():
     images, labels, centers = _planted()
     model = planted_square_finder(images, labels)
@@ -268,6 +271,7 @@ def _matched_balanced_accuracy(labels, clusters):
     return balanced_accuracy_score(y, lookup[clusters])
 
 
+@pytest.mark.backend_neutral
 def test_cluster_cli_on_synthetic_cell_folders(tmp_path, capsys):
     """`protkit cluster` end to end on a folder per class, the folder names used for scoring only.
 

@@ -11,6 +11,7 @@ from protkit.data import Dataset
 from protkit.views import apply_view, image_views, view_averaged, view_count
 
 
+@pytest.mark.backend_neutral
 def test_views_match_numpy_rotations_and_flips():
     x = np.random.default_rng(0).random((2, 5, 5, 3))
     dihedral = image_views(x, "dihedral")
@@ -30,6 +31,7 @@ def test_views_match_numpy_rotations_and_flips():
         view_count("all")
 
 
+@pytest.mark.backend_neutral
 def test_view_averaged_is_the_mean_over_views_and_invariant():
     x = np.random.default_rng(1).random((3, 6, 6, 1))
     corner = lambda images: images[:, :1, :1, 0]  # noqa: E731  (an asymmetric "model": the top-left pixel)
@@ -53,6 +55,7 @@ TINY = dict(model="cnn", epochs=2, image_size=16, batch_size=8, verbose=0, model
                                                                                           "hidden_units": 4})
 
 
+@pytest.mark.backend_neutral
 def test_tta_is_recorded_and_repeated_by_evaluate_and_predict(tmp_path):
     from protkit.data import make_pipeline
     from protkit.inference import evaluate_run, load_run, model_probabilities, predict_run
@@ -99,6 +102,7 @@ def test_a_cross_validation_folder_predicts_as_the_mean_of_its_folds(tmp_path):
     assert not np.allclose(probs[1], probs[2])  # two different members, so the mean is not trivial
 
 
+@pytest.mark.backend_neutral
 def test_sharded_prediction_in_three_parts_equals_the_unsharded_csv(tmp_path, capsys):
     from conftest import write_png
     from protkit.cli import main

@@ -118,7 +118,7 @@ def grad_cam(model, images, class_index=None, layer=None, batch_size=32):
     layer = layer or last_conv_layer(model)
     features, to_logits = _logit_head(model)
     feature_map = model.get_layer(layer).output
-    to_map = keras.Model(model.inputs, feature_map)
+    to_map = keras.Model(model.inputs[0] if len(model.inputs) == 1 else model.inputs, feature_map)
     # The rest of the network as a function of (images, feature map): paths that bypass the map
     # (skip connections from before it) still see the images; the gradient is taken at the map.
     from_map = keras.Model([*model.inputs, feature_map], features)

@@ -85,7 +85,8 @@ def pretrain(network, train_images, validation_images=None, epochs=AUTOENCODER_E
     history = autoencoder.fit(pairs, validation_data=None if validation_images is None else
                               _image_pairs(validation_images), epochs=int(epochs), shuffle=False, verbose=verbose)
     features.trainable = False
-    network.get_layer(SCALING).adapt(_images_only(train_images).map(lambda x: features(x, training=False)))
+    # The features as arrays (a Keras model cannot run inside tf.data on the JAX backend).
+    network.get_layer(SCALING).adapt(features.predict(_images_only(train_images), verbose=0))
     return history.history
 
 
