@@ -185,7 +185,7 @@ def parse_run(parser, argv, modes, all_sections=()):
 
 def previous_report(args):
     """With ``--update``, the report already in ``--out`` ({} without it or when there is none)."""
-    return json.loads(args.out.read_text()) if args.update and args.out.is_file() else {}
+    return json.loads(args.out.read_text()) if getattr(args, "update", False) and args.out.is_file() else {}
 
 
 @contextlib.contextmanager

@@ -270,7 +270,7 @@ def _cmd_cluster(args):
                              latent_dim=args.latent_dim, epochs=args.epochs, batch_size=args.batch_size,
                              normalization=args.normalization, seed=args.seed,
                              verbose=_keras_verbosity(args), tsne_items=args.tsne_items, label_map=args.label_map,
-                             k_range=args.k_range)
+                             k_range=args.k_range, views=args.views, refine=args.refine, gamma=args.gamma)
     sizes = np.bincount(result["assignments"], minlength=args.k)
     print("items per cluster: " + ", ".join(f"{c}: {n}" for c, n in enumerate(sizes)))
     scores = result["scores"]
@@ -496,6 +496,12 @@ def _add_cluster(commands):
                          help="also draw BIC and silhouette for k = A..B on the same latents (k_selection.png)")
     cluster.add_argument("--normalization", default="percentile", choices=("percentile", "dataset", "fixed"),
                          help="dataset: per-channel statistics over DATA (keeps absolute intensity, e.g. DNA content)")
+    cluster.add_argument("--views", default="none", choices=("none", "flips", "dihedral"),
+                         help="latents averaged over the cell's mirrored (flips) or rotated and mirrored (dihedral) "
+                              "views: a turned cell falls in the same cluster")
+    cluster.add_argument("--refine", default="none", choices=("none", "idec"),
+                         help="idec: fine-tune the autoencoder with a clustering loss next to reconstruction (IDEC)")
+    cluster.add_argument("--gamma", type=float, default=0.1, help="weight of IDEC's clustering loss")
     cluster.add_argument("--tsne-items", type=int, default=3000, help="items in the t-SNE figures (0: none)")
     cluster.add_argument("--seed", type=int, default=0)
     cluster.add_argument("--overwrite", action="store_true", help="replace a non-empty RUN_DIR")

@@ -33,6 +33,7 @@ from protkit.runs import RunFolder, atomic_path
 from protkit.vocabulary import SINGLE_LABEL
 
 UNMATCHED = -1
+REFINEMENTS = ("none", "idec")
 
 
 class MixtureFit(NamedTuple):
@@ -43,7 +44,7 @@ class MixtureFit(NamedTuple):
     scaler: object
 
 
-def fit_gmm(features, k, seed=0, covariance_type="full", n_init=3, standardize=True):
+def fit_gmm(features, k, seed=0, covariance_type="full", n_init=3, standardize=True, start=None):
     """Fit a Gaussian mixture with k-means initialization; returns a `MixtureFit`.
 
     Args:
@@ -54,6 +55,8 @@ def fit_gmm(features, k, seed=0, covariance_type="full", n_init=3, standardize=T
         n_init: initializations; the best likelihood wins.
         standardize: scale every feature to zero mean and unit variance first (latent
             dimensions can differ by orders of magnitude).
+        start: None (k-means initialization), or (N,) cluster indices to start from (e.g.
+            IDEC's): the mixture starts at their means and covariances.
 
     Returns:
         `MixtureFit`: the GaussianMixture, the cluster index per item (N,), the fitted
@@ -66,10 +69,99 @@ def fit_gmm(features, k, seed=0, covariance_type="full", n_init=3, standardize=T
         raise ValueError("features contain NaN or inf (did the autoencoder diverge?)")
     scaler = StandardScaler().fit(features) if standardize else None
     scaled = scaler.transform(features) if scaler is not None else features
-    gmm = GaussianMixture(n_components=int(k), covariance_type=covariance_type, init_params="kmeans",
-                          n_init=int(n_init), random_state=seed, reg_covar=1e-4)
+    if start is None:
+        gmm = GaussianMixture(n_components=int(k), covariance_type=covariance_type, init_params="kmeans",
+                              n_init=int(n_init), random_state=seed, reg_covar=1e-4)
+    else:
+        start = np.asarray(start)
+        present = [c for c in range(int(k)) if (start == c).any()]
+        if len(present) < k:
+            raise ValueError(f"start holds {len(present)} of the {k} clusters; every cluster needs an item")
+        responsibilities = np.eye(int(k))[start]
+        weights = responsibilities.mean(axis=0)
+        means = responsibilities.T @ scaled / responsibilities.sum(axis=0)[:, None]
+        gmm = GaussianMixture(n_components=int(k), covariance_type=covariance_type, weights_init=weights,
+                              means_init=means, random_state=seed, reg_covar=1e-4)
     assignments = gmm.fit_predict(scaled)
     return MixtureFit(gmm, assignments, scaler)
+
+
+def target_distribution(q):
+    """DEC's sharpened targets from soft assignments ``q`` (N, k): p_ij proportional to
+    q_ij^2 / sum_i q_ij, rows summing to 1. Confident assignments gain weight; large clusters
+    lose some, so no cluster swallows the others."""
+    q = np.asarray(q, dtype=np.float64)
+    weight = q ** 2 / q.sum(axis=0)
+    return (weight / weight.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+class IdecFit(NamedTuple):
+    """What `idec_refine` returns."""
+
+    assignments: np.ndarray
+    soft_assignments: np.ndarray
+    centres: np.ndarray
+    history: dict
+
+
+def idec_refine(autoencoder, images, k, *, gamma=0.1, epochs=20, batch_size=64, learning_rate=1e-4, tol=0.001,
+                seed=0, verbose=0):
+    """IDEC: fine-tune a trained autoencoder so that its latents form ``k`` clusters.
+
+    The loss is the reconstruction error plus ``gamma`` times KL(P || Q), Q the Student's t
+    soft assignment of each latent to learnable centres (`protkit.layers.SoftAssignment`,
+    started at k-means of the latents) and P the sharpened target (`target_distribution`),
+    recomputed from all items before every epoch. Keeping the reconstruction term (IDEC, not
+    DEC) keeps the latents faithful to the images. Training stops early when fewer than
+    ``tol`` of the items changed cluster in an epoch. The autoencoder is updated in place.
+
+    Args:
+        autoencoder: a `protkit.models.autoencoder.dcae` (trained).
+        images: (N, H, W, C) float32, prepared as for the autoencoder.
+        k: number of clusters.
+        gamma: weight of the clustering loss.
+        epochs, batch_size, learning_rate: Adam; one target update per epoch.
+        tol: the share of changed assignments below which training stops.
+        seed: seeds k-means and the shuffling.
+
+    Returns:
+        `IdecFit`: hard and soft assignments after the last epoch, the centres, and a history
+        with ``changed`` (share of items that changed cluster before each epoch) and
+        ``clustering_loss`` (KL(P || Q) per epoch).
+    """
+    import keras
+    from sklearn.cluster import KMeans
+
+    from protkit.layers import SoftAssignment
+    from protkit.models.autoencoder import encoder_of
+
+    images = np.asarray(images, dtype=np.float32)
+    encoder, decoder = encoder_of(autoencoder), autoencoder.get_layer("decoder")
+    latents = encoder.predict(images, batch_size=256, verbose=0)
+    centres = KMeans(int(k), n_init=10, random_state=seed).fit(latents).cluster_centers_
+    inputs = keras.Input(images.shape[1:])
+    code = encoder(inputs)
+    assign = SoftAssignment(int(k), name="soft_assignment")
+    model = keras.Model(inputs, [decoder(code), assign(code)], name="idec")
+    assign.centres.assign(centres.astype(np.float32))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=["mse", keras.losses.KLDivergence()],
+                  loss_weights=[1.0, float(gamma)])
+    keras.utils.set_random_seed(seed)
+    history, previous = {"changed": [], "clustering_loss": []}, None
+    for _ in range(int(epochs)):
+        q = model.predict(images, batch_size=256, verbose=0)[1]
+        labels = q.argmax(axis=1)
+        changed = 1.0 if previous is None else float((labels != previous).mean())
+        history["changed"].append(changed)
+        if previous is not None and changed < tol:
+            break
+        previous = labels
+        fitted = model.fit(images, [images, target_distribution(q)], batch_size=batch_size, epochs=1, shuffle=True,
+                           verbose=verbose)
+        losses = fitted.history
+        history["clustering_loss"].append(float(next(v[-1] for name, v in losses.items() if "soft_assignment" in name)))
+    q = model.predict(images, batch_size=256, verbose=0)[1]
+    return IdecFit(q.argmax(axis=1), q, keras.ops.convert_to_numpy(assign.centres), history)
 
 
 def match_clusters(y_true, clusters):
@@ -227,7 +319,7 @@ def load_gmm(path):
 
 def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, latent_dim=32, filters=(32, 64, 128),
                     epochs=30, batch_size=64, normalization="percentile", seed=0, verbose="auto", tsne_items=3000,
-                    label_map=None, k_range=None):
+                    label_map=None, k_range=None, views="none", refine="none", gamma=0.1, refine_epochs=20):
     """DCAEC end to end: train a DCAE on every item (labels unused), cluster its latents, report.
 
     Args:
@@ -248,11 +340,20 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
             against them, with the map).
         k_range: ks for `k_selection` (BIC and silhouette over k, on the same latents; written
             as ``k_selection.csv`` and ``k_selection.png``); None skips it.
+        views: "none", or a view set of `protkit.views` ("dihedral", "flips"): each latent is
+            the mean over the cell's rotated and mirrored views, so a turned cell gets the
+            latent (and the cluster) of the cell itself.
+        refine: "none", or "idec": after the autoencoder, fine-tune it with a clustering loss
+            (`idec_refine`, weight ``gamma``, up to ``refine_epochs`` target updates) and start
+            the mixture from IDEC's clusters.
 
     Returns:
         `protkit.results.ClusterResult` (also readable by key, as the dict it used to be).
     """
-    from protkit.unsupervised import latent_features, train_autoencoder  # lazy: matching and scores need no TensorFlow
+    # lazy: matching and scores need no TensorFlow
+    from protkit.data import load_images
+    from protkit.unsupervised import latent_features, train_autoencoder
+    from protkit.views import check_views
 
     if len(dataset) < k:
         raise ValueError(f"cannot make {k} clusters from {len(dataset)} items")
@@ -261,10 +362,21 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
         step = 2 ** len(filters)
         first = dataset.read(0).shape[:2]
         image_size = max(step, (min(first) // step) * step)
+    if refine not in REFINEMENTS:
+        raise ValueError(f"refine must be one of {REFINEMENTS}. Received: refine={refine!r}")
+    check_views(views)
     ae = train_autoencoder(dataset, image_size=image_size, latent_dim=latent_dim, filters=filters, epochs=epochs,
                            batch_size=batch_size, normalization=normalization, seed=seed, verbose=verbose)
-    features = latent_features(ae.encoder, dataset, image_size=ae.image_size, normalizer=ae.normalizer)
-    gmm, assignments, scaler = fit_gmm(features, k, seed=seed)
+    refined = None
+    if refine == "idec":
+        images = load_images(dataset, image_size=ae.image_size, normalizer=ae.normalizer)
+        refined = idec_refine(ae.model, images, k, gamma=gamma, epochs=refine_epochs, batch_size=batch_size, seed=seed,
+                              verbose=0)
+        del images
+    features = latent_features(ae.encoder, dataset, image_size=ae.image_size, normalizer=ae.normalizer, views=views,
+                               average_views=True)
+    gmm, assignments, scaler = fit_gmm(features, k, seed=seed,
+                                       start=None if refined is None else refined.assignments)
     probabilities = gmm.predict_proba(scaler.transform(features))
     labelled = dataset.task == SINGLE_LABEL
     scores = cluster_scores(dataset.labels, assignments, class_names=dataset.class_names) if labelled else None
@@ -278,6 +390,8 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
         write_cluster_run(folder, dataset, result, k, scaler, dict(
             k=int(k), image_size=list(ae.image_size), latent_dim=int(latent_dim), filters=list(filters),
             epochs=int(epochs), normalization=ae.normalizer.get_config(), seed=int(seed), data=dataset.source,
+            views=views, refine=refine, gamma=float(gamma) if refine != "none" else None,
+            refine_history=None if refined is None else refined.history,
             channel_names=list(dataset.channel_names or []), items=len(dataset),
             autoencoder_val_mse=ae.val_mse, mean_image_val_mse=ae.baseline_mse), tsne_items)
     return result
@@ -379,7 +493,8 @@ def assign_clusters(run_dir, dataset, out_csv=None, overwrite=False, batch_size=
                          f"the items have {channels}")
     gmm, scaler = load_gmm(run_dir / "gmm.npz")
     features = latent_features(encoder_of(model), dataset, image_size=tuple(config["image_size"]),
-                               normalizer=Normalizer.from_config(config["normalization"]), batch_size=batch_size)
+                               normalizer=Normalizer.from_config(config["normalization"]), batch_size=batch_size,
+                               views=config.get("views", "none"), average_views=True)
     probabilities = gmm.predict_proba(features if scaler is None else scaler.transform(features))
     table = pd.DataFrame({"id": dataset.ids,
                           "path": [os.pathsep.join(item) for item in dataset.items] if dataset.items else "",

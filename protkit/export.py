@@ -20,6 +20,7 @@ import pathlib
 
 import numpy as np
 
+from protkit.backend import require_tensorflow
 from protkit.extras import MissingExtraError, require  # noqa: F401  (MissingExtraError: public here too)
 from protkit.runs import atomic_path, check_output_file, write_json
 
@@ -98,7 +99,11 @@ def export_onnx(run_dir, out_path, images=None, overwrite=False):
     Raises:
         MissingExtraError: without the export extra (the message says what to install).
         ValueError: when the ONNX outputs differ from Keras's by more than `TOLERANCE`.
+        protkit.backend.BackendError: on a Keras backend other than TensorFlow (the conversion
+            goes through tf2onnx); run folders are backend-neutral, so export with
+            ``KERAS_BACKEND=tensorflow`` a run trained on any backend.
     """
+    require_tensorflow("ONNX export (tf2onnx)")
     check_export_packages()
     import onnxruntime
 
@@ -221,10 +226,12 @@ def export_bioimageio(run_dir, dataset, out_zip, overwrite=False, authors=("prot
         dict: ``path``, ``validation`` ("passed"), ``weights`` and the test tensors' shapes.
 
     Raises:
-        MissingExtraError: without the export extras; ValueError: when validation fails.
+        MissingExtraError: without the export extras; ValueError: when validation fails;
+        protkit.backend.BackendError: on a Keras backend other than TensorFlow.
     """
     import tempfile
 
+    require_tensorflow("BioImage.io export (tf2onnx and a TensorFlow SavedModel)")
     check_export_packages()
     require("export", "BioImage.io export", BIOIMAGEIO_PACKAGES)
     import onnx

@@ -396,8 +396,8 @@ def merge_predictions(parts, out_csv, overwrite=False):
 
 def compiled_forward(run, tta=None):
     """``run``'s model as a compiled forward pass over float32 batches, NumPy in and out (far less
-    Python per batch than ``predict_on_batch``; `protkit.backend.compiled`), averaged over the views of ``tta`` (default the run's own), then
-    scaled by the run's temperature."""
+    Python per batch than ``predict_on_batch``; `protkit.backend.compiled`), averaged over the
+    views of ``tta`` (default the run's own), then scaled by the run's temperature."""
     height, width = run.config["image_size"]
     channels = len(run.config["channel_names"])
 

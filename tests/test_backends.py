@@ -1,4 +1,5 @@
-"""Keras backends: protkit's per-backend helpers, and the JAX backend end to end on a real set.
+"""Keras backends: protkit's per-backend helpers, and the JAX backend end to end on a real set
+(a run trained on JAX predicts the same rows on TensorFlow).
 
 The helper tests are backend-neutral: CI runs them under TensorFlow and again under
 ``KERAS_BACKEND=jax``. The end-to-end test starts the CLI with ``KERAS_BACKEND=jax`` in
@@ -69,6 +70,17 @@ def test_require_tensorflow_names_the_feature_and_the_way_out(monkeypatch):
         backend.require_tensorflow("tf.distribute")
 
 
+@pytest.mark.backend_neutral
+def test_export_says_it_needs_tensorflow(monkeypatch, tmp_path):
+    from protkit.export import export_bioimageio, export_onnx
+
+    monkeypatch.setattr(backend, "name", lambda: "jax")
+    with pytest.raises(backend.BackendError, match="ONNX export"):
+        export_onnx(tmp_path, tmp_path / "model.onnx")
+    with pytest.raises(backend.BackendError, match="BioImage.io export"):
+        export_bioimageio(tmp_path, None, tmp_path / "model.zip")
+
+
 def _protkit(args, cwd):
     env = dict(os.environ, KERAS_BACKEND="jax")
     completed = subprocess.run([sys.executable, "-m", "protkit.cli", *args], cwd=cwd, env=env, capture_output=True,
@@ -116,3 +128,12 @@ def test_the_jax_backend_trains_evaluates_and_predicts_hep2_from_the_command_lin
     assert len(rows) == len(list((HEP2 / "validation").glob("*.png")))
     probabilities = np.array([[float(row[f"prob_{name}"]) for name in config["class_names"]] for row in rows])
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    # The run folder is backend-neutral: TensorFlow (this process) predicts the same rows.
+    from protkit.cli import main
+
+    assert main(["predict", str(run), str(HEP2 / "validation"), "--out", str(tmp_path / "tf.csv")]) == 0
+    with open(tmp_path / "tf.csv", newline="") as stream:
+        tf_rows = list(csv.DictReader(stream))
+    assert [row["id"] for row in tf_rows] == [row["id"] for row in rows]
+    tf_probabilities = np.array([[float(row[f"prob_{name}"]) for name in config["class_names"]] for row in tf_rows])
+    np.testing.assert_allclose(tf_probabilities, probabilities, atol=1e-5)

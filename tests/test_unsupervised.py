@@ -418,3 +418,109 @@ def test_dcae_mlp_is_a_model_train_evaluate_and_predict_know(tmp_path):
     assert len(pd.read_csv(tmp_path / "p.csv")) == 90
     untrained = build_model("dcae_mlp", (16, 16, 2), 3, latent_dim=8, filters=(8, 16), hidden=(16,))
     assert isinstance(untrained.get_layer("latent_mlp"), keras.Model)
+
+
+# ---------------------------------------------------------------- clusters that find the biology (issue 15, part 4)
+
+
+@pytest.mark.backend_neutral
+def test_soft_assignment_is_students_t_against_numpy_and_round_trips():
+    from layer_testing import run_layer_test
+    from protkit.layers import SoftAssignment
+
+    run_layer_test(SoftAssignment, {"k": 3, "alpha": 2.0}, (4, 5), (4, 3), expected_num_trainable_weights=1)
+    layer = SoftAssignment(2, alpha=1.0)
+    z = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]], np.float32)
+    layer.build(z.shape)
+    layer.centres.assign(np.array([[0.0, 0.0], [3.0, 4.0]], np.float32))
+    squared = ((z[:, None, :] - np.array([[0.0, 0.0], [3.0, 4.0]])[None]) ** 2).sum(-1)
+    kernel = 1.0 / (1.0 + squared)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(z)), kernel / kernel.sum(1, keepdims=True), rtol=1e-5)
+
+
+def test_target_distribution_sharpens_and_keeps_rows_summing_to_one():
+    from protkit.clustering import target_distribution
+
+    q = np.array([[0.6, 0.4], [0.55, 0.45], [0.2, 0.8]])
+    p = target_distribution(q)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    assert (p.max(axis=1) > q.max(axis=1)).all() and (p.argmax(1) == q.argmax(1)).all()
+
+
+def _two_blob_cells(n=64, size=16, seed=0):
+    """Two planted kinds: a bright blob top-left or bottom-right, on noise; (images, kind)."""
+    rng = np.random.default_rng(seed)
+    kind = np.arange(n) % 2
+    images = rng.normal(0.1, 0.05, (n, size, size, 1)).astype(np.float32)
+    for i, which in enumerate(kind):
+        corner = slice(2, 7) if which == 0 else slice(size - 7, size - 2)
+        images[i, corner, corner, 0] += rng.uniform(0.6, 0.9)
+    return np.clip(images, 0, 1), kind
+
+
+def test_idec_clustering_loss_sharpens_the_clusters_beyond_reconstruction_alone():
+    """IDEC's clustering term must move the latents: with gamma > 0 the soft assignments end far more
+    confident than the same fine-tuning with gamma = 0 (reconstruction alone), and the clusters find the kinds."""
+    from protkit.clustering import idec_refine, match_clusters
+    from protkit.models.autoencoder import dcae
+
+    images, kind = _two_blob_cells()
+    confidence = {}
+    for gamma in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        model = dcae((16, 16, 1), latent_dim=4, filters=(8, 16))
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(images, images, epochs=5, batch_size=16, verbose=0)
+        before = [np.array(w) for w in model.get_layer("encoder").get_weights()]
+        fit = idec_refine(model, images, 2, gamma=gamma, epochs=8, batch_size=16, learning_rate=1e-3, tol=0.0)
+        after = model.get_layer("encoder").get_weights()
+        assert any(not np.allclose(a, b) for a, b in zip(before, after))  # fine-tuned in place
+        assert fit.soft_assignments.shape == (64, 2) and len(fit.history["changed"]) >= 2
+        confidence[gamma] = float(fit.soft_assignments.max(axis=1).mean())
+        if gamma:  # (KL(P || Q) need not fall: P is sharpened again from Q before every epoch)
+            assert len(fit.history["clustering_loss"]) == len(fit.history["changed"])
+            assert (match_clusters(kind, fit.assignments)["y_pred"] == kind).mean() >= 0.9
+    assert confidence[1.0] > confidence[0.0] + 0.05, confidence
+
+
+@pytest.mark.backend_neutral
+def test_view_averaged_latents_of_a_turned_cell_equal_those_of_the_cell():
+    from protkit.data import Dataset
+    from protkit.models.autoencoder import dcae, encoder_of
+    from protkit.unsupervised import latent_features
+
+    images, _ = _two_blob_cells(n=4)
+    images[:, 3:5, 9:13, 0] = 0.7  # an asymmetric mark, so a turn changes the image
+    turned = np.concatenate([np.rot90(images, 1, axes=(1, 2)), images[:, :, ::-1]])  # rotated, mirrored
+    keras.utils.set_random_seed(0)
+    encoder = encoder_of(dcae((16, 16, 1), latent_dim=6, filters=(8, 16)))
+    data = Dataset.from_arrays(np.concatenate([images, turned]))
+
+    def latents(views):
+        return latent_features(encoder, data, normalizer="fixed", views=views, average_views=True)
+
+    plain, averaged = latents("none"), latents("dihedral")
+    np.testing.assert_allclose(averaged[4:8], averaged[:4], atol=1e-5)
+    np.testing.assert_allclose(averaged[8:], averaged[:4], atol=1e-5)
+    assert not np.allclose(plain[4:8], plain[:4], atol=1e-3)  # without averaging a turn moves the latent
+
+
+def test_cluster_run_with_views_and_idec_predicts_its_own_assignments(tmp_path, capsys):
+    from protkit.cli import main
+
+    images, kind = _two_blob_cells(n=40)
+    for i, (image, which) in enumerate(zip(images, kind)):
+        write_png(tmp_path / "cells" / f"kind{which}" / f"c{i:02d}.png", (image[..., 0] * 255).astype(np.uint8))
+    out = tmp_path / "clusters"
+    assert main(["cluster", str(tmp_path / "cells"), "--k", "2", "--out", str(out), "--epochs", "4", "--latent-dim", "4",
+                 "--batch-size", "16", "--tsne-items", "0", "--quiet", "--views", "dihedral", "--refine", "idec",
+                 "--gamma", "0.5"]) == 0, capsys.readouterr().err
+    config = json.loads((out / "config.json").read_text())
+    assert config["views"] == "dihedral" and config["refine"] == "idec" and config["gamma"] == 0.5
+    assert config["refine_history"]["changed"][0] == 1.0
+    table = pd.read_csv(out / "assignments.csv")
+    assert main(["predict", str(out), str(tmp_path / "cells"), "--out", str(tmp_path / "again.csv")]) == 0
+    again = pd.read_csv(tmp_path / "again.csv").set_index("id").loc[table["id"]]
+    np.testing.assert_array_equal(again["cluster"].to_numpy(), table["cluster"].to_numpy())
+    with pytest.raises(ValueError, match="refine must be one of"):
+        cluster_dataset(Dataset.from_arrays(images), 2, refine="dec")

@@ -1,6 +1,7 @@
 """Keras 3 layers for fluorescence-microscopy images (channels-last)."""
 
 from protkit.layers.attention import SpatialAttention
+from protkit.layers.clustering import SoftAssignment
 from protkit.layers.fft import FFTSpectrum
 from protkit.layers.plain import PlainBlock
 from protkit.layers.residual import ResidualBlock
@@ -11,5 +12,6 @@ __all__ = [
     "PlainBlock",
     "ResidualBlock",
     "SeparableConvBlock",
+    "SoftAssignment",
     "SpatialAttention",
 ]
