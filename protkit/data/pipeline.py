@@ -182,13 +182,17 @@ def make_pipeline(
     if cache == "auto":
         cache = len(indices) * height * width * channels * 4 <= CACHE_AUTO_BYTES
 
+    # Every batch full (nothing dropped): the batch dimension is then static, and TensorFlow's
+    # kernels for a fixed shape run faster than for (None, H, W, C), as Keras's arrays feed does.
+    full_batches = drop_remainder or repeat or len(indices) % batch_size == 0
+
     def finish(ds):
         """Shuffle, repeat and batch a dataset of single items."""
         if shuffle:
             ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
-        return ds.batch(batch_size, drop_remainder=drop_remainder)
+        return ds.batch(batch_size, drop_remainder=full_batches)
 
     if dataset.arrays is not None or cache is True:
         # In memory: decode, normalize and resize once (threads), then take whole batches of rows.
@@ -197,7 +201,7 @@ def make_pipeline(
     else:
         def load(batch_indices):
             images = tf.numpy_function(loader.load_batch, [batch_indices], tf.float32, stateful=False)
-            images.set_shape((None, height, width, channels))
+            images.set_shape((batch_size if full_batches else None, height, width, channels))
             return images
 
         def decode(ds):
@@ -218,7 +222,7 @@ def make_pipeline(
                 ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
             if repeat:
                 ds = ds.repeat()
-            ds = decode(ds.batch(batch_size, drop_remainder=drop_remainder))
+            ds = decode(ds.batch(batch_size, drop_remainder=full_batches))
     if not repeat:
         # unbatch() forgets the length; tell Keras how many batches come, so it does not warn.
         batches = len(indices) // batch_size if drop_remainder else -(-len(indices) // batch_size)
@@ -234,17 +238,16 @@ def make_pipeline(
 
 def _batches_of_rows(images, targets, finish):
     """Batches of an (N, H, W, C) array (and its targets): shuffled, batched row numbers, then one
-    NumPy fancy-indexing call per batch. Per-item tf.data elements would cost far more at small
-    image sizes, and the array is never copied into a TensorFlow constant."""
-    shape = (None, *images.shape[1:])
-    target_table = None if targets is None else tf.constant(targets)
+    gather per batch, in the graph (no Python, no GIL). Per-item tf.data elements would cost far
+    more at small image sizes. The array is captured by reference, not serialized into a graph."""
+    table = tf.convert_to_tensor(images)
+    target_table = None if targets is None else tf.convert_to_tensor(targets)
 
     def take(rows):
-        x = tf.numpy_function(lambda r: images[r], [rows], tf.float32, stateful=False)
-        x.set_shape(shape)
+        x = tf.gather(table, rows)
         return x if target_table is None else (x, tf.gather(target_table, rows))
 
-    return finish(tf.data.Dataset.range(len(images))).map(take, num_parallel_calls=AUTOTUNE)
+    return finish(tf.data.Dataset.range(len(images))).map(take)  # one gather per batch: no threads needed
 
 
 def _augment_fn(augment):
