@@ -58,3 +58,26 @@ def test_epoch_backup_holds_complete_files_and_resumes(tmp_path):
     history = model().fit(x, y, epochs=5, verbose=0, callbacks=[EpochBackup(str(backup))])
     assert len(history.history["loss"]) == 3  # epochs 3-5 only: the two finished ones are not redone
     assert not backup.exists() or not any(backup.iterdir())  # a finished run removes its backup
+
+
+def test_map_items_keeps_order_and_takes_threads_only_for_slow_reads():
+    import threading
+    import time
+
+    from protkit.data.checks import map_items
+
+    def where(item):
+        return item, threading.current_thread().name
+
+    fast = map_items(where, range(2000))
+    assert [item for item, _ in fast] == list(range(2000))
+    assert {name for _, name in fast} == {threading.current_thread().name}  # tiny work: no pool
+
+    def slow(item):  # a read that waits on the disk
+        time.sleep(0.0005)
+        return where(item)
+
+    waited = map_items(slow, range(600))
+    assert [item for item, _ in waited] == list(range(600))
+    assert len({name for _, name in waited}) > 1  # the rest went to the pool
+    assert [item for item, _ in map_items(where, range(700), max_workers=3)] == list(range(700))

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import collections
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from protkit.data import readers
-from protkit.data.checks import verify_items
+from protkit.data.checks import map_items, verify_items
 from protkit.data.sources import (
     DataError,
     PerChannelFilesError,
@@ -190,7 +189,7 @@ class Dataset:
             ignored=dict(self.ignored),
         )
 
-    def probe(self, max_workers=8):
+    def probe(self, max_workers=None):
         """Header facts (size, channels, dtype) of every item, as a DataFrame; no pixel decode.
 
         Each file's structure is checked too (`readers.check_image`), so truncated or damaged
@@ -215,8 +214,7 @@ class Dataset:
             dtype = np.result_type(*[info.dtype for info in infos]).name
             return infos[0].height, infos[0].width, sum(i.channels for i in infos), dtype, None
 
-        with ThreadPoolExecutor(max_workers) as pool:
-            rows = list(pool.map(probe_item, self.items))
+        rows = map_items(probe_item, self.items, max_workers)
         table = pd.DataFrame(rows, columns=["height", "width", "channels", "dtype", "error"])
         table.insert(0, "id", self.ids)
         return table
