@@ -13,6 +13,7 @@ from protkit.layers import FFTSpectrum
 from protkit.layers import PlainBlock
 from protkit.layers import ResidualBlock
 from protkit.layers import SeparableConvBlock
+from protkit.layers import SoftAssignment
 from protkit.layers import SpatialAttention
 
 # Backend-neutral: CI runs this module again under KERAS_BACKEND=jax.
@@ -24,6 +25,7 @@ ALL_LAYERS = [
     SpatialAttention,
     ResidualBlock,
     PlainBlock,
+    SoftAssignment,
 ]
 
 
