@@ -43,6 +43,28 @@ class Clock:
         return False
 
 
+def epoch_timer():
+    """A Keras callback recording each epoch's wall (``wall``) and process CPU (``cpu``) seconds.
+
+    Built on call, so Keras loads only when a script (or its child process) needs it.
+    """
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.wall, self.cpu = [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = (time.perf_counter(), time.process_time())
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.wall.append(time.perf_counter() - self._start[0])
+            self.cpu.append(time.process_time() - self._start[1])
+
+    return EpochTimer()
+
+
 # ---------------------------------------------------------------- data
 def stratified_subset(dataset, count, seed=0):
     """``count`` items drawn per class in proportion (quick modes); the whole set for None."""
@@ -140,7 +162,8 @@ def machine_facts():
     return {
         "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
         "numpy": np.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-        "keras_backend": keras.backend.backend(), "opencv": cv2.__version__, "gpus": len(tf.config.list_physical_devices("GPU")),
+        "keras_backend": keras.backend.backend(), "opencv": cv2.__version__,
+        "gpus": len(tf.config.list_physical_devices("GPU")),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "loadavg_start": _loadavg(),
     }

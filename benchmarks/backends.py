@@ -30,7 +30,8 @@ import tempfile
 import time
 
 import numpy as np
-from _common import RESULTS, begin_report, finish_report, open_hep2, print_heading, standard_parser, stratified_subset
+from _common import (RESULTS, begin_report, epoch_timer, finish_report, open_hep2, print_heading, standard_parser,
+                     stratified_subset)
 
 DEFAULT_OUT = RESULTS / "backends.json"
 SEED = 0
@@ -77,14 +78,14 @@ def child(data_dir, mode, out):
             keras.utils.set_random_seed(SEED)
             model = build_model(name, (IMAGE_SIZE, IMAGE_SIZE, 1), dataset.num_classes, preset=preset)
             compile_for_task(model, dataset.task, 1e-3)
-            timer = _EpochTimer()
+            timer = epoch_timer()
             if feed == "arrays":
                 model.fit(x, y, batch_size=BATCH, epochs=mode["epochs"], shuffle=True, verbose=0, callbacks=[timer])
             else:
                 pipeline = make_pipeline(dataset, batch_size=BATCH, image_size=(IMAGE_SIZE, IMAGE_SIZE), shuffle=True,
                                          seed=SEED)
                 model.fit(pipeline, epochs=mode["epochs"], verbose=0, callbacks=[timer])
-            result[f"train_{feed}_img_s"] = n / statistics.median(timer.seconds[1:])
+            result[f"train_{feed}_img_s"] = n / statistics.median(timer.wall[1:])
         result.update(_prediction(model, dataset, x, mode))
         rates[name] = result
         keras.backend.clear_session()
@@ -113,26 +114,6 @@ def _prediction(model, dataset, x, mode):
                 seconds["predict_run"].append(middle - started)
                 seconds["forward_arrays"].append(time.perf_counter() - middle)
     return {f"{name}_img_s": len(x) / statistics.median(values) for name, values in seconds.items()}
-
-
-class _EpochTimer:
-    """A Keras callback recording each epoch's wall seconds (built lazily: Keras loads in the child)."""
-
-    def __new__(cls):
-        import keras
-
-        class Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._started = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self._started)
-
-        return Timer()
 
 
 # ---------------------------------------------------------------- parent

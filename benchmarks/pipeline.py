@@ -28,8 +28,8 @@ import time
 
 import numpy as np
 
-from _common import (RESULTS, Clock, finish_report, machine_facts, open_sections, parse_run, print_heading,
-                     standard_parser, warm_page_cache)
+from _common import (RESULTS, Clock, epoch_timer, finish_report, machine_facts, open_sections, parse_run,
+                     print_heading, standard_parser, warm_page_cache)
 
 # ---------------------------------------------------------------- configurable parameters
 DEFAULT_OUT = RESULTS / "pipeline.json"
@@ -135,25 +135,6 @@ def build_model(seed):
     ])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
     return model
-
-
-def epoch_timer():
-    """A Keras callback recording each epoch's wall and process CPU seconds."""
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.wall, self.cpu = [], []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = (time.perf_counter(), time.process_time())
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.wall.append(time.perf_counter() - self._start[0])
-            self.cpu.append(time.process_time() - self._start[1])
-
-    return EpochTimer()
 
 
 def train_epochs(variant, hep2, indices, arrays, epochs):
