@@ -270,7 +270,12 @@ def _cmd_cluster(args):
                              latent_dim=args.latent_dim, epochs=args.epochs, batch_size=args.batch_size,
                              normalization=args.normalization, seed=args.seed,
                              verbose=_keras_verbosity(args), tsne_items=args.tsne_items, label_map=args.label_map,
-                             k_range=args.k_range, views=args.views, refine=args.refine, gamma=args.gamma)
+                             k_range=args.k_range, views=args.views, refine=args.refine, gamma=args.gamma,
+                             encoder=args.encoder, temperature=args.temperature)
+    agreement = getattr(result.autoencoder, "positive_similarity", None)
+    if agreement is not None:
+        print(f"contrastive encoder: cosine similarity of two views of one cell {agreement:.3f}, of two cells "
+              f"{result.autoencoder.negative_similarity:.3f}")
     sizes = np.bincount(result["assignments"], minlength=args.k)
     print("items per cluster: " + ", ".join(f"{c}: {n}" for c, n in enumerate(sizes)))
     scores = result["scores"]
@@ -362,7 +367,7 @@ def _add_train(commands):
     train.add_argument("--preset", choices=sorted({name for names in MODEL_PRESETS.values() for name in names}),
                        help="a preset of the model: fast_spec_cnn has cpu (its default; fits 2 CPU cores) and paper "
                             "(its paper's Table 1 and training: 224 px, 50 epochs, constant learning rate); resnet "
-                            "has small (its default); plcnn and cnn have none")
+                            "and se_resnet have small (their default); plcnn, cnn, convnext and dcae_mlp have none")
     train.add_argument("--image-size", type=_int_or_auto, metavar="N",
                        help="resize every item to N x N (default: the preset's, else auto: the items' median longer "
                             "side, a multiple of 8 within 16..128)")
@@ -482,12 +487,17 @@ def _add_export(commands):
 
 
 def _add_cluster(commands):
-    cluster = _command(commands, "cluster", "DCAEC: autoencoder + Gaussian mixture clusters of DATA")
+    cluster = _command(commands, "cluster", "DCAEC: autoencoder (or contrastive encoder) + Gaussian mixture "
+                                            "clusters of DATA")
     cluster.add_argument("--k", type=int, required=True, help="number of clusters")
     cluster.add_argument("--out", required=True, metavar="RUN_DIR")
     cluster.add_argument("--image-size", type=int, help="default: the first image's size, rounded down to a multiple of 8")
     cluster.add_argument("--latent-dim", type=int, default=32)
-    cluster.add_argument("--epochs", type=int, default=30, help="autoencoder epochs")
+    cluster.add_argument("--encoder", default="autoencoder", choices=("autoencoder", "contrastive"),
+                         help="autoencoder: DCAEC (reconstruction); contrastive: an encoder trained to tell which "
+                              "two augmented views come from one cell (SimCLR-style)")
+    cluster.add_argument("--epochs", type=int, help="encoder epochs (default 30 autoencoder, 100 contrastive)")
+    cluster.add_argument("--temperature", type=float, help="contrastive loss temperature (default 0.2)")
     cluster.add_argument("--batch-size", type=int, default=64)
     cluster.add_argument("--label-map", type=_label_map, metavar="CLASS=GROUP,...",
                          help="also score against coarser groups, e.g. G1=interphase,S=interphase,G2=interphase "

@@ -34,6 +34,8 @@ from protkit.vocabulary import SINGLE_LABEL
 
 UNMATCHED = -1
 REFINEMENTS = ("none", "idec")
+ENCODERS = ("autoencoder", "contrastive")
+DEFAULT_EPOCHS = {"autoencoder": 30, "contrastive": 100}
 
 
 class MixtureFit(NamedTuple):
@@ -318,8 +320,9 @@ def load_gmm(path):
 
 
 def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, latent_dim=32, filters=(32, 64, 128),
-                    epochs=30, batch_size=64, normalization="percentile", seed=0, verbose="auto", tsne_items=3000,
-                    label_map=None, k_range=None, views="none", refine="none", gamma=0.1, refine_epochs=20):
+                    epochs=None, batch_size=64, normalization="percentile", seed=0, verbose="auto", tsne_items=3000,
+                    label_map=None, k_range=None, views="none", refine="none", gamma=0.1, refine_epochs=20,
+                    encoder="autoencoder", temperature=None):
     """DCAEC end to end: train a DCAE on every item (labels unused), cluster its latents, report.
 
     Args:
@@ -330,7 +333,8 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
             ``metrics.json`` (with labels) and figures; refused if not empty unless ``overwrite``.
         image_size: square size for the autoencoder; default the first item's size rounded
             down to a multiple of ``2 ** len(filters)``.
-        latent_dim, filters, epochs, batch_size: the autoencoder.
+        latent_dim, filters, epochs, batch_size: the encoder's training (epochs default to
+            ``DEFAULT_EPOCHS[encoder]``: 30 for the autoencoder, 100 for the contrastive encoder).
         normalization: "percentile" (per image: shape), "dataset" (per channel over the data:
             keeps absolute intensity such as DNA content) or "fixed".
         seed: seeds everything.
@@ -345,7 +349,11 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
             latent (and the cluster) of the cell itself.
         refine: "none", or "idec": after the autoencoder, fine-tune it with a clustering loss
             (`idec_refine`, weight ``gamma``, up to ``refine_epochs`` target updates) and start
-            the mixture from IDEC's clusters.
+            the mixture from IDEC's clusters. Needs ``encoder="autoencoder"``.
+        encoder: "autoencoder" (DCAEC: a DCAE trained to reconstruct the items) or
+            "contrastive" (the same encoder trained without a decoder, to tell which two
+            augmented views come from one cell, `protkit.contrastive.train_contrastive`; its
+            ``temperature`` defaults to `protkit.contrastive.TEMPERATURE`).
 
     Returns:
         `protkit.results.ClusterResult` (also readable by key, as the dict it used to be).
@@ -364,9 +372,22 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
         image_size = max(step, (min(first) // step) * step)
     if refine not in REFINEMENTS:
         raise ValueError(f"refine must be one of {REFINEMENTS}. Received: refine={refine!r}")
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={encoder!r}")
+    if encoder == "contrastive" and refine != "none":
+        raise ValueError("refine='idec' fine-tunes an autoencoder's reconstruction; it needs encoder='autoencoder'")
     check_views(views)
-    ae = train_autoencoder(dataset, image_size=image_size, latent_dim=latent_dim, filters=filters, epochs=epochs,
-                           batch_size=batch_size, normalization=normalization, seed=seed, verbose=verbose)
+    epochs = DEFAULT_EPOCHS[encoder] if epochs is None else int(epochs)
+    if encoder == "contrastive":
+        from protkit.contrastive import TEMPERATURE, train_contrastive
+
+        temperature = TEMPERATURE if temperature is None else float(temperature)
+        ae = train_contrastive(dataset, image_size=image_size, latent_dim=latent_dim, filters=filters, epochs=epochs,
+                               batch_size=max(batch_size, 2), normalization=normalization, temperature=temperature,
+                               seed=seed, verbose=verbose)
+    else:
+        ae = train_autoencoder(dataset, image_size=image_size, latent_dim=latent_dim, filters=filters, epochs=epochs,
+                               batch_size=batch_size, normalization=normalization, seed=seed, verbose=verbose)
     refined = None
     if refine == "idec":
         images = load_images(dataset, image_size=ae.image_size, normalizer=ae.normalizer)
@@ -390,6 +411,9 @@ def cluster_dataset(dataset, k, *, out=None, overwrite=False, image_size=None, l
         write_cluster_run(folder, dataset, result, k, scaler, dict(
             k=int(k), image_size=list(ae.image_size), latent_dim=int(latent_dim), filters=list(filters),
             epochs=int(epochs), normalization=ae.normalizer.get_config(), seed=int(seed), data=dataset.source,
+            encoder=encoder, temperature=temperature if encoder == "contrastive" else None,
+            view_agreement=None if encoder != "contrastive" else {
+                "positive": ae.positive_similarity, "negative": ae.negative_similarity},
             views=views, refine=refine, gamma=float(gamma) if refine != "none" else None,
             refine_history=None if refined is None else refined.history,
             channel_names=list(dataset.channel_names or []), items=len(dataset),
@@ -403,7 +427,10 @@ def write_cluster_run(folder, dataset, result, k, scaler, config, tsne_items):
 
 
     out = folder.path
-    folder.save_model("autoencoder.keras", result.autoencoder.model)
+    if config.get("encoder", "autoencoder") == "contrastive":  # the projection head is not needed again
+        folder.save_model("encoder.keras", result.autoencoder.encoder)
+    else:
+        folder.save_model("autoencoder.keras", result.autoencoder.model)
     save_gmm(out / "gmm.npz", result.gmm, scaler)
     table = pd.DataFrame({"id": dataset.ids,
                           "path": [os.pathsep.join(item) for item in dataset.items] if dataset.items else "",
@@ -421,7 +448,8 @@ def write_cluster_run(folder, dataset, result, k, scaler, config, tsne_items):
                       "after fitting",
             "balanced_accuracy": "mean per-class recall of the matched clusters; unmatched clusters count as wrong",
             "many_to_one_balanced_accuracy": "each cluster given its majority class (clusters may share one)",
-            "fit": "autoencoder and Gaussian mixture fitted on every item, without labels"}))
+            "fit": f"{config.get('encoder', 'autoencoder')} and Gaussian mixture fitted on every item, "
+                   "without labels"}))
         figure = plots.confusion_matrix(np.asarray(result.scores["confusion_matrix"]), dataset.class_names)
         plots.save(figure, out / "confusion_matrix.png", overwrite=True, close=True)
     if result.k_selection is not None:
@@ -440,11 +468,12 @@ def write_cluster_run(folder, dataset, result, k, scaler, config, tsne_items):
 
 
 def is_cluster_run(run_dir):
-    """Whether ``run_dir`` is a finished `cluster_dataset` folder (its autoencoder, mixture and config)."""
+    """Whether ``run_dir`` is a finished `cluster_dataset` folder (its autoencoder or encoder, mixture, config)."""
     import pathlib
 
     run_dir = pathlib.Path(run_dir)
-    return all((run_dir / name).is_file() for name in ("autoencoder.keras", "gmm.npz", "config.json"))
+    return (all((run_dir / name).is_file() for name in ("gmm.npz", "config.json"))
+            and any((run_dir / name).is_file() for name in ("autoencoder.keras", "encoder.keras")))
 
 
 def assign_clusters(run_dir, dataset, out_csv=None, overwrite=False, batch_size=128):
@@ -480,19 +509,23 @@ def assign_clusters(run_dir, dataset, out_csv=None, overwrite=False, batch_size=
 
     run_dir = pathlib.Path(run_dir)
     if not is_cluster_run(run_dir):
-        raise FileNotFoundError(f"{run_dir}: not a finished cluster run (autoencoder.keras, gmm.npz, config.json)")
+        raise FileNotFoundError(f"{run_dir}: not a finished cluster run (autoencoder.keras or encoder.keras, gmm.npz, "
+                                f"config.json)")
     if out_csv is not None:
         check_output_file(out_csv, overwrite)  # before any work
     config = json.loads((run_dir / "config.json").read_text())
-    model = keras.saving.load_model(run_dir / "autoencoder.keras", safe_mode=True)
-    expected = model.input_shape[-1]
+    if config.get("encoder", "autoencoder") == "contrastive":
+        encoder = keras.saving.load_model(run_dir / "encoder.keras", safe_mode=True)
+    else:
+        encoder = encoder_of(keras.saving.load_model(run_dir / "autoencoder.keras", safe_mode=True))
+    expected = encoder.input_shape[-1]
     channels = dataset.read(0).shape[-1] if len(dataset) else expected
     if channels != expected:
         names = ", ".join(config.get("channel_names") or [])
         raise ValueError(f"the cluster run was fitted on {expected} channel(s){f' ({names})' if names else ''}; "
                          f"the items have {channels}")
     gmm, scaler = load_gmm(run_dir / "gmm.npz")
-    features = latent_features(encoder_of(model), dataset, image_size=tuple(config["image_size"]),
+    features = latent_features(encoder, dataset, image_size=tuple(config["image_size"]),
                                normalizer=Normalizer.from_config(config["normalization"]), batch_size=batch_size,
                                views=config.get("views", "none"), average_views=True)
     probabilities = gmm.predict_proba(features if scaler is None else scaler.transform(features))

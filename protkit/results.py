@@ -109,7 +109,9 @@ class ClusterResult(_ReadableByKey):
         probabilities: (N, k) posterior probability of every cluster.
         features: (N, D) latent vectors the mixture was fitted on.
         scores: `protkit.clustering.cluster_scores` against known labels, or None without labels.
-        autoencoder: the `protkit.unsupervised.AutoencoderResult`.
+        autoencoder: the `protkit.unsupervised.AutoencoderResult`, or with
+            ``encoder="contrastive"`` the `protkit.contrastive.ContrastiveResult` (the same
+            ``encoder``, ``image_size`` and ``normalizer``).
         gmm: the fitted `sklearn.mixture.GaussianMixture`.
         out: the run folder, or None.
         k_selection: `protkit.clustering.k_selection` table (k, BIC, silhouette) when a range
