@@ -78,7 +78,8 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
     Args:
         dataset: a labelled `protkit.data.Dataset`. If it has groups, the split is grouped (no
             group in two parts); give groups with ``dataset.with_groups(...)``.
-        model: "resnet" (the recipe's), "fast_spec_cnn", "plcnn", "cnn" (traditional CNN) or
+        model: "resnet" (the recipe's), "se_resnet" (squeeze-and-excitation in every block),
+            "convnext" (a small ConvNeXt), "fast_spec_cnn", "plcnn", "cnn" (traditional CNN) or
             "dcae_mlp" (an autoencoder pretrained on the training images, frozen, then an MLP on
             its features; `protkit.models.dcae_mlp`).
         preset: one of the model's presets (`protkit.models.presets`): the Fast Spec CNN has

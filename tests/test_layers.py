@@ -9,6 +9,7 @@ from layer_testing import run_layer_test
 
 import protkit
 import protkit.layers
+from protkit.layers import ConvNeXtBlock
 from protkit.layers import FFTSpectrum
 from protkit.layers import PlainBlock
 from protkit.layers import ResidualBlock
@@ -26,6 +27,7 @@ ALL_LAYERS = [
     ResidualBlock,
     PlainBlock,
     SoftAssignment,
+    ConvNeXtBlock,
 ]
 
 
@@ -251,6 +253,88 @@ def test_spatial_attention_needs_static_size():
 
 
 # --- ResidualBlock and PlainBlock --------------------------------------------
+
+
+def test_squeeze_excitation_gates_the_main_path_as_numpy_does():
+    block = ResidualBlock(filters=4, squeeze_excite=0.5)
+    x = np.random.default_rng(3).normal(size=(2, 5, 5, 4)).astype("float32")
+    outputs = keras.ops.convert_to_numpy(block(x, training=False))
+    main = x
+    for index, (conv, norm) in enumerate(zip(block.convs, block.norms)):
+        main = norm(conv(main), training=False)
+        main = keras.ops.relu(main) if index < block.num_convs - 1 else main
+    main = keras.ops.convert_to_numpy(main)
+    w1, b1 = (keras.ops.convert_to_numpy(w) for w in block.se_reduce.weights)
+    w2, b2 = (keras.ops.convert_to_numpy(w) for w in block.se_expand.weights)
+    assert w1.shape == (4, 2)  # half of 4 filters
+    squeezed = np.maximum(main.mean(axis=(1, 2)) @ w1 + b1, 0.0)
+    gate = 1.0 / (1.0 + np.exp(-(squeezed @ w2 + b2)))
+    expected = np.maximum(main * gate[:, None, None, :] + x, 0.0)  # identity shortcut
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    without = ResidualBlock(filters=4)
+    without(x)
+    without.set_weights(block.get_weights()[: len(without.get_weights())])
+    assert not np.allclose(keras.ops.convert_to_numpy(without(x, training=False)), outputs, atol=1e-3)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, True, "0.25"])
+def test_squeeze_excitation_ratio_is_checked(bad):
+    with pytest.raises(ValueError, match="squeeze_excite must be a number in"):
+        ResidualBlock(filters=4, squeeze_excite=bad)
+
+
+def test_residual_block_with_squeeze_excitation_layer():
+    run_layer_test(
+        ResidualBlock,
+        {"filters": 4, "strides": 2, "squeeze_excite": 0.25},
+        input_shape=(2, 6, 6, 3),
+        expected_output_shape=(2, 3, 3, 4),
+        expected_num_trainable_weights=6 + 3 + 4,  # 2 convs and BNs, the projection and its BN, two dense layers
+    )
+
+
+# --- ConvNeXtBlock -----------------------------------------------------------
+
+
+def test_convnext_block_layer():
+    run_layer_test(
+        ConvNeXtBlock,
+        {"kernel_size": 3, "expansion": 2, "layer_scale": 0.5, "weight_decay": 1e-4},
+        input_shape=(2, 6, 6, 3),
+        expected_output_shape=(2, 6, 6, 3),
+        expected_num_trainable_weights=2 + 2 + 2 + 2 + 1,  # depthwise, norm, two dense, gamma
+    )
+
+
+def test_convnext_block_matches_numpy():
+    from scipy.special import erf
+
+    block = ConvNeXtBlock(kernel_size=3, expansion=2, layer_scale=0.7)
+    x = np.random.default_rng(4).normal(size=(2, 5, 6, 3)).astype("float32")
+    block(x)
+    for weight in (block.depthwise.bias, block.norm.beta, block.expand.bias, block.project.bias):
+        weight.assign(np.random.default_rng(5).normal(size=weight.shape).astype("float32") * 0.1)
+    outputs = keras.ops.convert_to_numpy(block(x))
+
+    kernel = keras.ops.convert_to_numpy(block.depthwise.kernel)[..., 0]  # (3, 3, channels)
+    padded = np.pad(x.astype("float64"), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    spatial = np.zeros(x.shape)
+    for dy in range(3):
+        for dx in range(3):
+            spatial += padded[:, dy:dy + 5, dx:dx + 6, :] * kernel[dy, dx]
+    spatial += keras.ops.convert_to_numpy(block.depthwise.bias)
+    mean, var = spatial.mean(-1, keepdims=True), spatial.var(-1, keepdims=True)
+    normed = (spatial - mean) / np.sqrt(var + 1e-6) * keras.ops.convert_to_numpy(block.norm.gamma) \
+        + keras.ops.convert_to_numpy(block.norm.beta)
+    w1, b1 = (keras.ops.convert_to_numpy(w) for w in block.expand.weights)
+    w2, b2 = (keras.ops.convert_to_numpy(w) for w in block.project.weights)
+    hidden = normed @ w1 + b1
+    hidden = 0.5 * hidden * (1.0 + erf(hidden / np.sqrt(2.0)))  # exact GELU
+    expected = x + 0.7 * (hidden @ w2 + b2)
+    np.testing.assert_allclose(outputs, expected, atol=1e-4)
+    assert ConvNeXtBlock(layer_scale=0.0).get_config()["layer_scale"] == 0.0
+
+
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,9 @@ from protkit.layers import PlainBlock
 from protkit.layers import ResidualBlock
 from protkit.layers import SeparableConvBlock
 from protkit.layers import SpatialAttention
+from protkit.layers import ConvNeXtBlock
+from protkit.models import build_model
+from protkit.models import convnext as convnext_module
 from protkit.models import fast_spec_cnn as fast_spec_cnn_module
 from protkit.models import plcnn as plcnn_module
 from protkit.models import presets
@@ -19,7 +22,8 @@ from protkit.models.fast_spec_cnn import attention_scores_model
 from protkit.models.fast_spec_cnn import fast_spec_cnn
 from protkit.models.plcnn import plcnn
 from protkit.models.presets import get_preset
-from protkit.models.resnet import resnet
+from protkit.models.convnext import convnext
+from protkit.models.resnet import resnet, se_resnet
 
 # Backend-neutral: CI runs this module again under KERAS_BACKEND=jax.
 pytestmark = pytest.mark.backend_neutral
@@ -65,6 +69,9 @@ END_TO_END = [
     ("plcnn_large", plcnn, dict(filters=(8, 16), hidden_units=16, large=True), (40, 40, 1), "multi_label"),
     ("resnet_single", resnet, dict(stages=(1, 1), width=8), (40, 40, 3), "single_label"),
     ("resnet_multi", resnet, dict(stages=(1, 1, 1), width=4, dropout=0.2), (32, 32, 1), "multi_label"),
+    ("se_resnet", se_resnet, dict(stages=(1, 1), width=8), (40, 40, 3), "single_label"),
+    ("convnext_single", convnext, dict(stages=(1, 1), width=8), (40, 40, 3), "single_label"),
+    ("convnext_multi", convnext, dict(stages=(1,), width=8, stem_strides=1, dropout=0.2), (32, 32, 1), "multi_label"),
 ]
 
 
@@ -340,7 +347,29 @@ def test_resnet_options_and_errors():
 # --- docstring examples ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", [presets, fast_spec_cnn_module, plcnn_module, resnet_module],
+def test_se_resnet_gates_every_block_and_is_a_model_name():
+    model = build_model("se_resnet", (32, 32, 2), 3)  # its preset "small": the ResNet-18 layout at width 16
+    blocks = [layer for layer in model.layers if isinstance(layer, ResidualBlock)]
+    assert len(blocks) == 8 and {block.squeeze_excite for block in blocks} == {0.25}
+    assert blocks[-1].se_reduce.units == 32 and blocks[-1].se_expand.units == 128  # a quarter of 128 filters
+    plain = build_model("resnet", (32, 32, 2), 3)
+    assert model.count_params() > plain.count_params()
+    assert all(block.se_reduce is None for block in plain.layers if isinstance(block, ResidualBlock))
+    with pytest.raises(ValueError, match="squeeze_excite must be a number in"):
+        resnet((32, 32, 1), 2, squeeze_excite=2)
+
+
+def test_convnext_stages_downsample_and_widen():
+    model = build_model("convnext", (64, 64, 3), 4)
+    blocks = [layer for layer in model.layers if isinstance(layer, ConvNeXtBlock)]
+    assert [block.name for block in blocks][:3] == ["stage0_0", "stage0_1", "stage1_0"] and len(blocks) == 10
+    assert model.get_layer("stem_conv").output.shape == (None, 32, 32, 32)  # 2x2 patchify stem
+    assert model.get_layer("stage3_1").output.shape == (None, 4, 4, 256)
+    with pytest.raises(ValueError, match="Received: stages=()"):
+        convnext((32, 32, 1), 2, stages=())
+
+
+@pytest.mark.parametrize("module", [presets, fast_spec_cnn_module, plcnn_module, resnet_module, convnext_module],
                          ids=lambda module: module.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

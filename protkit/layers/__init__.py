@@ -2,12 +2,14 @@
 
 from protkit.layers.attention import SpatialAttention
 from protkit.layers.clustering import SoftAssignment
+from protkit.layers.convnext import ConvNeXtBlock
 from protkit.layers.fft import FFTSpectrum
 from protkit.layers.plain import PlainBlock
 from protkit.layers.residual import ResidualBlock
 from protkit.layers.separable import SeparableConvBlock
 
 __all__ = [
+    "ConvNeXtBlock",
     "FFTSpectrum",
     "PlainBlock",
     "ResidualBlock",

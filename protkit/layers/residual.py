@@ -22,6 +22,11 @@ class ResidualBlock(ConvBNStack):
     Only the first convolution is strided. Convolutions use `"same"` padding
     and no bias.
 
+    With `squeeze_excite > 0` the main path is recalibrated channel by channel
+    before the addition (squeeze-and-excitation): its per-channel means go
+    through a bottleneck `Dense(max(1, round(filters * squeeze_excite)), relu)`
+    and `Dense(filters, sigmoid)`, and each channel is multiplied by its gate.
+
     `ResidualBlock.small(filters, **kwargs)` builds R_s (`num_convs=2`) and
     `ResidualBlock.large(filters, **kwargs)` builds R_l (`num_convs=3`).
 
@@ -36,6 +41,9 @@ class ResidualBlock(ConvBNStack):
         weight_decay: Float >= 0. If positive, an L2 penalty
             `weight_decay * sum(w**2)` is added on every convolution kernel.
             Defaults to 0.0.
+        squeeze_excite: Float in [0, 1], the squeeze-and-excitation
+            bottleneck as a fraction of `filters` (0.25 in Hu et al.'s
+            SE-ResNet with reduction 4); 0 leaves it out. Defaults to 0.0.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -65,6 +73,8 @@ class ResidualBlock(ConvBNStack):
           Vision and Applications, arXiv:1910.04287. PLCNN concatenates a
           branch of residual blocks and a branch of plain blocks stage by
           stage.
+        - Hu J., Shen L. and Sun G., "Squeeze-and-Excitation Networks", CVPR
+          2018, arXiv:1709.01507.
     """
 
     def __init__(
@@ -74,11 +84,19 @@ class ResidualBlock(ConvBNStack):
         strides=1,
         kernel_size=3,
         weight_decay=0.0,
+        squeeze_excite=0.0,
         **kwargs,
     ):
         filters, num_convs, weight_decay = conv_block_arguments(
             filters, num_convs, weight_decay
         )
+        if isinstance(squeeze_excite, bool) or not isinstance(
+            squeeze_excite, (int, float)
+        ) or not 0 <= squeeze_excite <= 1:
+            raise ValueError(
+                "squeeze_excite must be a number in [0, 1]. "
+                f"Received: squeeze_excite={squeeze_excite!r}"
+            )
         strides = positive_int_pair(strides, "strides")
         kernel_size = positive_int_pair(kernel_size, "kernel_size")
         super().__init__(
@@ -90,6 +108,21 @@ class ResidualBlock(ConvBNStack):
             **kwargs,
         )
         self.strides = strides
+        self.squeeze_excite = float(squeeze_excite)
+        self.se_reduce = self.se_expand = None
+        if self.squeeze_excite > 0:
+            self.se_reduce = keras.layers.Dense(
+                max(1, round(filters * self.squeeze_excite)),
+                activation="relu",
+                dtype=self.dtype_policy,
+                name="se_reduce",
+            )
+            self.se_expand = keras.layers.Dense(
+                filters,
+                activation="sigmoid",
+                dtype=self.dtype_policy,
+                name="se_expand",
+            )
         # Created in build() when the input shape asks for a projection.
         self.shortcut_conv = None
         self.shortcut_norm = None
@@ -101,6 +134,9 @@ class ResidualBlock(ConvBNStack):
                 f"Received: input_shape={input_shape}"
             )
         build_chain(self.convs, self.norms, input_shape)
+        if self.se_reduce is not None:
+            self.se_reduce.build((None, self.filters))
+            self.se_expand.build(self.se_reduce.compute_output_shape((None, self.filters)))
         if self.strides != (1, 1) or input_shape[-1] != self.filters:
             # A 1x1 convolution with strides s equals subsampling every s-th pixel, then a 1x1
             # convolution with strides 1 (same weights). `call` does the latter: TensorFlow
@@ -126,6 +162,9 @@ class ResidualBlock(ConvBNStack):
             x = norm(conv(x), training=training)
             if index < self.num_convs - 1:
                 x = ops.relu(x)
+        if self.se_reduce is not None:
+            gate = self.se_expand(self.se_reduce(ops.mean(x, axis=(1, 2))))
+            x = x * gate[:, None, None, :]
         shortcut = inputs
         if self.shortcut_conv is not None:
             sampled = inputs
@@ -148,4 +187,5 @@ class ResidualBlock(ConvBNStack):
     def get_config(self):
         config = super().get_config()
         config["strides"] = self.strides
+        config["squeeze_excite"] = self.squeeze_excite
         return config

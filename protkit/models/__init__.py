@@ -15,14 +15,17 @@ _BUILDERS = {
     "plcnn": ("protkit.models.plcnn", "plcnn"),
     "cnn": ("protkit.models.baselines", "traditional_cnn"),
     "resnet": ("protkit.models.resnet", "resnet"),
+    "se_resnet": ("protkit.models.resnet", "se_resnet"),
+    "convnext": ("protkit.models.convnext", "convnext"),
     "dcae_mlp": ("protkit.models.dcae_mlp", "dcae_mlp"),
 }
 MODELS = tuple(_BUILDERS)
 
 
 def build_model(name, input_shape, num_classes, task=SINGLE_LABEL, preset=None, **kwargs):
-    """Build a classifier by name: "fast_spec_cnn", "plcnn", "cnn" (traditional CNN), "resnet" or "dcae_mlp"
-    (untrained; `protkit.training.train` pretrains its autoencoder first).
+    """Build a classifier by name: "fast_spec_cnn", "plcnn", "cnn" (traditional CNN), "resnet", "se_resnet"
+    (squeeze-and-excitation in every block), "convnext" or "dcae_mlp" (untrained; `protkit.training.train`
+    pretrains its autoencoder first).
 
     ``preset`` names one of the model's own presets (`protkit.models.presets.MODEL_PRESETS`:
     the Fast Spec CNN's "cpu", its default, or "paper"; the ResNet's "small", its default); a

@@ -128,8 +128,8 @@ PRESETS = tuple(_PRESETS)
 
 
 # The presets each model owns, and the one a run of it uses when none is named.
-MODEL_PRESETS = {"fast_spec_cnn": ("paper", "cpu"), "resnet": ("small",)}
-DEFAULT_PRESET = {"fast_spec_cnn": "cpu", "resnet": "small"}
+MODEL_PRESETS = {"fast_spec_cnn": ("paper", "cpu"), "resnet": ("small",), "se_resnet": ("small",)}
+DEFAULT_PRESET = {"fast_spec_cnn": "cpu", "resnet": "small", "se_resnet": "small"}
 
 
 def preset_for(model, preset=None):

@@ -23,6 +23,7 @@ def resnet(
     downsample_stem=False,
     dropout=0.0,
     weight_decay=1e-4,
+    squeeze_excite=0.0,
     name="resnet",
 ):
     """A ResNet of basic residual blocks, narrow enough to train from scratch on a CPU.
@@ -47,6 +48,8 @@ def resnet(
         downsample_stem: bool, whether the stem divides the resolution by 4.
         dropout: rate in [0, 1) before the classifier (0: no Dropout layer).
         weight_decay: L2 factor >= 0 on every convolution kernel.
+        squeeze_excite: the squeeze-and-excitation bottleneck of every block as a fraction
+            of its filters (`ResidualBlock`); 0 (the default): none. `se_resnet` is 0.25.
         name: model name.
 
     Returns:
@@ -94,6 +97,7 @@ def resnet(
                 num_convs=ResidualBlock.SMALL,
                 strides=2 if stage > 0 and block == 0 else 1,
                 weight_decay=weight_decay,
+                squeeze_excite=squeeze_excite,
                 name=f"res{stage}_{block}",
             )(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
@@ -101,3 +105,15 @@ def resnet(
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation=activation, name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def se_resnet(input_shape, num_classes, task=SINGLE_LABEL, squeeze_excite=0.25, name="se_resnet", **kwargs):
+    """`resnet` with a squeeze-and-excitation gate in every residual block (SE-ResNet, Hu et al. 2018).
+
+    Every argument is `resnet`'s; ``squeeze_excite`` defaults to 0.25 (reduction 4).
+
+    >>> model = se_resnet((32, 32, 3), num_classes=4, stages=(1, 1), width=8)
+    >>> model.get_layer("res1_0").squeeze_excite, model.name
+    (0.25, 'se_resnet')
+    """
+    return resnet(input_shape, num_classes, task=task, squeeze_excite=squeeze_excite, name=name, **kwargs)
