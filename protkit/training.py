@@ -155,7 +155,8 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     feeds = make_feeds(dataset, split, config, strategy)
-    network = build_and_compile(config, dataset, len(channel_names), len(split["train"]), strategy, feeds, verbose)
+    network = build_and_compile(config, dataset, len(channel_names), len(split["train"]), strategy, feeds, verbose,
+                                split=split)
     validation, fit_callbacks = make_callbacks(config, dataset, split, feeds, folder, backup_dir)
     settings = dict(folder.identity if folder is not None else config.identity(dataset, channel_names),
                     recipe_choices=chosen,
@@ -216,11 +217,12 @@ def make_feeds(dataset, split, config, strategy=None):
     return Feeds(train_ds, val_ds, val_images, normalizer)
 
 
-def build_and_compile(config, dataset, channels, n_train, strategy=None, feeds=None, verbose="auto"):
+def build_and_compile(config, dataset, channels, n_train, strategy=None, feeds=None, verbose="auto", split=None):
     """Step 4: the model (in the strategy's scope), compiled for the task with the configured schedule.
 
     A model with a pretraining stage (``dcae_mlp``: its autoencoder, `protkit.models.dcae_mlp.pretrain`)
-    gets it here, on the training feed, before it is compiled.
+    gets it here, on the training feed, before it is compiled (and, single-label with ``split``, its
+    head fitted on the 8 views of the training items).
     """
     height, width = config.image_size
     kwargs = dict(config.model_kwargs)
@@ -229,10 +231,14 @@ def build_and_compile(config, dataset, channels, n_train, strategy=None, feeds=N
             from protkit.models import dcae_mlp
 
             epochs = kwargs.pop("autoencoder_epochs", dcae_mlp.AUTOENCODER_EPOCHS)
+            head_epochs = kwargs.pop("head_epochs", dcae_mlp.HEAD_EPOCHS)
         network = build_model(config.model, (height, width, channels), dataset.num_classes, task=dataset.task,
                               preset=config.preset, **kwargs)
         if config.model == "dcae_mlp" and feeds is not None:
-            dcae_mlp.pretrain(network, feeds.train, feeds.validation, epochs=epochs, verbose=verbose)
+            single = dataset.task == SINGLE_LABEL and split is not None and head_epochs
+            head_items = (dataset, split["train"], config.image_size, feeds.normalizer) if single else None
+            dcae_mlp.pretrain(network, feeds.train, feeds.validation, epochs=epochs, verbose=verbose,
+                              head_items=head_items, head_epochs=head_epochs, seed=config.seed)
         learning_rate = learning_rate_schedule(config, n_train)
         compile_for_task(network, dataset.task, learning_rate, loss=config.loss, optimizer=config.optimizer,
                          label_smoothing=config.label_smoothing)

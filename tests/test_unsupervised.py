@@ -420,6 +420,34 @@ def test_dcae_mlp_is_a_model_train_evaluate_and_predict_know(tmp_path):
     assert isinstance(untrained.get_layer("latent_mlp"), keras.Model)
 
 
+def test_dcae_mlp_head_stage_fits_the_head_on_the_eight_views_before_fine_tuning():
+    """`pretrain(head_items=...)` leaves a classifier that already knows the planted classes, its
+    head's weights those of an MLP trained on the views' features and its scaling that MLP's scaler."""
+    from protkit.data import Normalizer, make_pipeline
+    from protkit.models import build_model
+    from protkit.models.dcae_mlp import pretrain
+
+    rng = np.random.default_rng(1)
+    images = rng.random((96, 16, 16, 1)).astype(np.float32) * 0.2
+    labels = np.arange(96) % 2
+    images[labels == 1, 5:11, 5:11, 0] += 0.8  # a central square: the same in every view
+    dataset = Dataset.from_arrays(images, labels=labels, class_names=["empty", "square"])
+    normalizer = Normalizer("fixed").fit(dataset)
+    keras.utils.set_random_seed(0)
+    network = build_model("dcae_mlp", (16, 16, 1), 2, latent_dim=8, filters=(8, 16), hidden=(16,))
+    untouched = [np.array(w) for w in network.get_layer("latent_mlp").get_weights()]
+    pipeline = make_pipeline(dataset, batch_size=16, labels=False, normalizer=normalizer)
+    logs = pretrain(network, pipeline, epochs=3, verbose=0, head_items=(dataset, np.arange(96), (16, 16), normalizer),
+                    head_epochs=40)
+    assert 1 <= logs["head_epochs"] <= 40 and logs["head_loss"][-1] < logs["head_loss"][0]
+    moved = network.get_layer("latent_mlp").get_weights()
+    assert all(not np.allclose(a, b) for a, b in zip(untouched, moved))
+    predicted = network.predict(images, verbose=0).argmax(axis=1)  # before any fine-tuning on images
+    assert (predicted == labels).mean() >= 0.9
+    without = build_model("dcae_mlp", (16, 16, 1), 2, latent_dim=8, filters=(8, 16), hidden=(16,))
+    assert "head_epochs" not in pretrain(without, pipeline, epochs=1, verbose=0)  # no head stage without items
+
+
 # ---------------------------------------------------------------- clusters that find the biology (issue 15, part 4)
 
 
