@@ -13,7 +13,8 @@ Sections and protocols (mean class accuracy = balanced accuracy on the internal 
 Arms (`ARMS`): "recipe" is `train(dataset)` with no recipe argument; "previous defaults" is
 what the same call did before the recipe (the Fast Spec CNN cpu preset at 64 px, 15 epochs, a
 constant learning rate, no label smoothing or class weights, the last epoch, no test-time
-augmentation); the others change one part of the recipe. Arms already in ``--out`` are kept
+augmentation); the others change one part of the recipe, the architectures (`ARCHITECTURES`:
+se_resnet, convnext) only the model. Arms already in ``--out`` are kept
 with ``--update`` (a stopped run resumes by arm).
 
 Run:
@@ -39,9 +40,12 @@ ARMS = {
     "previous defaults": PREVIOUS_DEFAULTS,
     "recipe without label smoothing and class weights": dict(label_smoothing=0.0, class_weight="none"),
     "recipe without test-time augmentation": dict(tta="none"),
+    "recipe with se_resnet (squeeze-and-excitation)": dict(model="se_resnet"),
+    "recipe with convnext": dict(model="convnext"),
 }
+ARCHITECTURES = ("recipe with se_resnet (squeeze-and-excitation)", "recipe with convnext")
 ARMS_PER_SECTION = {"ifc": tuple(ARMS), "hep2": ("recipe", "previous defaults",
-                                                 "recipe without label smoothing and class weights")}
+                                                 "recipe without label smoothing and class weights", *ARCHITECTURES)}
 MODES = {"full": dict(items=None, epochs=None), "quick": dict(items=240, epochs=1)}
 
 
@@ -96,6 +100,8 @@ def show(report):
 def main(argv=None):
     parser = standard_parser(__doc__, SECTIONS, DEFAULT_OUT)
     parser.add_argument("--workdir", default=None, help="keep the run folders here (default: a temporary one)")
+    parser.add_argument("--arms", help="only these arms (comma-separated labels of ARMS); default: every arm of "
+                                       "the section not already in --out")
     args, sections, mode, report = begin_report(parser, argv, "recipe", SECTIONS, MODES, SEED)
     report["protocol"] = ("mean class accuracy (balanced accuracy) on an internal held-out part of training data; "
                           "every arm on the same items; HEp-2 validation/ is not read")
@@ -113,7 +119,9 @@ def main(argv=None):
             section.update(train_items=len(train_part), held_out_items=len(held_out), protocol=protocol)
             section.setdefault("arms", {})
             report[name] = section
-            for label in ARMS_PER_SECTION[name]:
+            wanted = ARMS_PER_SECTION[name] if args.arms is None else [
+                label for label in ARMS_PER_SECTION[name] if label in args.arms.split(",")]
+            for label in wanted:
                 if label in section["arms"]:
                     print(f"{name}: {label}: kept from {args.out}")
                     continue
