@@ -11,6 +11,7 @@ import protkit
 import protkit.layers
 from protkit.layers import ConvNeXtBlock
 from protkit.layers import FFTSpectrum
+from protkit.layers import GlobalSpectralFilter
 from protkit.layers import PlainBlock
 from protkit.layers import ResidualBlock
 from protkit.layers import SeparableConvBlock
@@ -28,6 +29,7 @@ ALL_LAYERS = [
     PlainBlock,
     SoftAssignment,
     ConvNeXtBlock,
+    GlobalSpectralFilter,
 ]
 
 
@@ -291,6 +293,45 @@ def test_residual_block_with_squeeze_excitation_layer():
         expected_output_shape=(2, 3, 3, 4),
         expected_num_trainable_weights=6 + 3 + 4,  # 2 convs and BNs, the projection and its BN, two dense layers
     )
+
+
+# --- GlobalSpectralFilter ----------------------------------------------------
+
+
+def test_global_spectral_filter_layer():
+    run_layer_test(
+        GlobalSpectralFilter,
+        {"init_scale": 0.1},
+        input_shape=(2, 6, 5, 3),
+        expected_output_shape=(2, 6, 5, 3),
+        expected_num_trainable_weights=2,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_global_spectral_filter_matches_numpy(residual):
+    layer = GlobalSpectralFilter(init_scale=0.5, residual=residual)
+    x = np.random.default_rng(6).normal(size=(2, 6, 5, 3)).astype("float32")
+    outputs = keras.ops.convert_to_numpy(layer(x))
+    weights = keras.ops.convert_to_numpy(layer.filter_real) + 1j * keras.ops.convert_to_numpy(layer.filter_imag)
+    filtered = np.fft.ifft2(np.fft.fft2(x.astype("float64"), axes=(1, 2)) * weights[None], axes=(1, 2)).real
+    np.testing.assert_allclose(outputs, filtered + x if residual else filtered, atol=1e-4)
+
+
+def test_global_spectral_filter_with_a_flat_filter_scales_and_a_shifted_one_rolls():
+    layer = GlobalSpectralFilter(residual=False)
+    x = _random((1, 4, 4, 2))
+    layer(x)
+    layer.filter_real.assign(np.full((4, 4, 2), 2.0, "float32"))
+    layer.filter_imag.assign(np.zeros((4, 4, 2), "float32"))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), 2 * x, atol=1e-5)
+    frequencies = np.fft.fftfreq(4)[None, :, None]  # exp(-2 pi i f) along the width: a shift by one column
+    layer.filter_real.assign(np.broadcast_to(np.cos(-2 * np.pi * frequencies), (4, 4, 2)).astype("float32"))
+    layer.filter_imag.assign(np.broadcast_to(np.sin(-2 * np.pi * frequencies), (4, 4, 2)).astype("float32"))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), np.roll(x, 1, axis=2), atol=1e-5)
+    with pytest.raises(ValueError, match="static height, width and channels"):
+        GlobalSpectralFilter().build((None, None, 4, 2))
 
 
 # --- ConvNeXtBlock -----------------------------------------------------------

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from protkit.layers import FFTSpectrum
+from protkit.layers import GlobalSpectralFilter
 from protkit.layers import PlainBlock
 from protkit.layers import ResidualBlock
 from protkit.layers import SeparableConvBlock
@@ -58,6 +59,8 @@ def _all_layers(model):
 END_TO_END = [
     ("fast_spec_dual", fast_spec_cnn, dict(spectral="dual", **TINY_FAST_SPEC), (32, 32, 4), "multi_label"),
     ("fast_spec_spectral", fast_spec_cnn, dict(spectral="spectral", **TINY_FAST_SPEC), (40, 40, 3), "single_label"),
+    ("fast_spec_global_filter", fast_spec_cnn, dict(spectral="global_filter", **TINY_FAST_SPEC), (32, 32, 2),
+     "single_label"),
     (
         "fast_spec_spatial_no_attention",
         fast_spec_cnn,
@@ -117,13 +120,19 @@ def test_model_trains_and_round_trips(builder, kwargs, shape, task, tmp_path):
 # --- Fast Spec CNN -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spectral, channels", [("dual", 4 + 4), ("spectral", 4), ("spatial", 4)])
+@pytest.mark.parametrize("spectral, channels", [("dual", 4 + 4), ("spectral", 4), ("spatial", 4),
+                                               ("global_filter", 4)])
 @pytest.mark.parametrize("attention", [True, False])
 def test_fast_spec_cnn_variants(spectral, channels, attention):
     model = fast_spec_cnn((32, 32, 4), 3, spectral=spectral, attention=attention, **TINY_FAST_SPEC)
     names = [layer.name for layer in model.layers]
-    if spectral == "spatial":
+    if spectral in ("spatial", "global_filter"):
         assert "fft" not in names
+        filters = [layer for layer in model.layers if isinstance(layer, GlobalSpectralFilter)]
+        assert [layer.name for layer in filters] == (["global_filter0", "global_filter1"]
+                                                     if spectral == "global_filter" else [])
+        if filters:  # after each block, on its pooled map (32 px, no stem stride in TINY_FAST_SPEC)
+            assert filters[0].input.shape == model.get_layer("block0").output.shape == (None, 16, 16, 8)
     else:
         assert isinstance(model.get_layer("fft"), FFTSpectrum)
         assert model.get_layer("fft").mode == spectral

@@ -7,10 +7,12 @@ from protkit.layers.fft import FFTSpectrum
 from protkit.layers.plain import PlainBlock
 from protkit.layers.residual import ResidualBlock
 from protkit.layers.separable import SeparableConvBlock
+from protkit.layers.spectral_filter import GlobalSpectralFilter
 
 __all__ = [
     "ConvNeXtBlock",
     "FFTSpectrum",
+    "GlobalSpectralFilter",
     "PlainBlock",
     "ResidualBlock",
     "SeparableConvBlock",

@@ -65,8 +65,8 @@ class ConvNeXtBlock(keras.layers.Layer):
             raise ValueError(f"ConvNeXtBlock needs a known channel count. Received: input_shape={input_shape}")
         self.depthwise.build(input_shape)
         self.norm.build(input_shape)
-        self.expand = keras.layers.Dense(self.expansion * channels, activation="gelu",
-                                         kernel_regularizer=self._regularizer, dtype=self.dtype_policy, name="expand")
+        self.expand = keras.layers.Dense(self.expansion * channels, kernel_regularizer=self._regularizer,
+                                         dtype=self.dtype_policy, name="expand")
         self.project = keras.layers.Dense(channels, kernel_regularizer=self._regularizer, dtype=self.dtype_policy,
                                           name="project")
         self.expand.build(input_shape)
@@ -77,7 +77,9 @@ class ConvNeXtBlock(keras.layers.Layer):
                                          initializer=keras.initializers.Constant(self.layer_scale))
 
     def call(self, inputs):
-        x = self.project(self.expand(self.norm(self.depthwise(inputs))))
+        x = self.expand(self.norm(self.depthwise(inputs)))
+        # The exact GELU written with erf: TensorFlow's own gelu uses erfc, which ONNX lacks.
+        x = self.project(0.5 * x * (1.0 + ops.erf(x * 0.7071067811865476)))
         if self.gamma is not None:
             x = x * self.gamma
         return inputs + x

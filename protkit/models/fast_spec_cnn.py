@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from protkit.layers import FFTSpectrum
+from protkit.layers import GlobalSpectralFilter
 from protkit.layers import SeparableConvBlock
 from protkit.layers import SpatialAttention
 from protkit import _validation
@@ -12,7 +13,7 @@ from protkit.models import presets as _presets
 from protkit.models._parts import STEM_NAMES, conv_bn_relu
 from protkit.vocabulary import MULTI_LABEL, output_activation
 
-SPECTRAL_MODES = ("dual", "spectral", "spatial")
+SPECTRAL_MODES = ("dual", "spectral", "spatial", "global_filter")
 ATTENTION_LAYER = "attention"
 
 
@@ -62,7 +63,10 @@ def fast_spec_cnn(
        channels with strides `stem_strides` (1 in the paper preset, 2 in the cpu one),
        batch norm, ReLU.
     3. `block0` ... `block{N-1}` (`SeparableConvBlock`): one per entry of `filters`, each a
-       depthwise separable `kernel_size` convolution, batch norm, ReLU and 2x2 max pooling.
+       depthwise separable `kernel_size` convolution, batch norm, ReLU and 2x2 max pooling;
+       with `spectral="global_filter"` each is followed by `global_filter{i}`
+       (`GlobalSpectralFilter`: the feature map plus its global, learnable Fourier-domain
+       filtering).
     4. `attention` (`SpatialAttention`, if `attention`): multi-head self-attention between
        the positions of the last feature map (`num_heads` heads of size `key_dim`); fetch
        its maps with `attention_scores_model`.
@@ -77,8 +81,9 @@ def fast_spec_cnn(
             a recommendation for pipelines.
         num_classes: positive int, number of classes / labels.
         task: `"multi_label"` (sigmoid, the default) or `"single_label"` (softmax).
-        spectral: `"dual"` (image and spectrum), `"spectral"` (spectrum only) or
-            `"spatial"` (no FFT).
+        spectral: `"dual"` (image and spectrum, the paper's), `"spectral"` (spectrum only),
+            `"spatial"` (no FFT) or `"global_filter"` (no input FFT; a residual learnable
+            filter in the Fourier domain after every block, as in global filter networks).
         attention: bool, whether to add the attention layer.
         regularization: bool. `False` is the ablation without regularization: dropout,
             attention dropout and weight decay are all set to 0 (no Dropout layer, no
@@ -122,7 +127,7 @@ def fast_spec_cnn(
 
     inputs = keras.Input(shape=input_shape, name="images")
     x = inputs
-    if spectral != "spatial":
+    if spectral in ("dual", "spectral"):
         x = FFTSpectrum(
             mode=spectral,
             include_phase=settings["include_phase"],
@@ -140,6 +145,8 @@ def fast_spec_cnn(
             weight_decay=weight_decay,
             name=f"block{index}",
         )(x)
+        if spectral == "global_filter":
+            x = GlobalSpectralFilter(name=f"global_filter{index}")(x)
     if attention:
         x = SpatialAttention(
             num_heads=settings["num_heads"],
