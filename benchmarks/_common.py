@@ -98,7 +98,9 @@ def open_ifc(data_dir, channels=None):
 
 
 def open_set(name, data_dir, items=None, seed=0):
-    """"hep2" (`training/`) or "ifc" (Ch3, Ch4, Ch6), whole or a stratified subset of ``items``."""
+    """"hep2" (`training/`) or "ifc" (Ch3, Ch4, Ch6), whole or a stratified subset of ``items``; a
+    section named after one of them ("ifc_spectral") opens that set."""
+    name = name.split("_")[0]
     if name not in ("hep2", "ifc"):
         raise ValueError(f"name must be 'hep2' or 'ifc'. Received: name={name!r}")
     dataset = open_hep2(data_dir) if name == "hep2" else open_ifc(data_dir)
