@@ -47,7 +47,6 @@ def cells():
     ("fast_spec_cnn", {"model_kwargs": {"filters": (8,), "stem_filters": 4, "num_heads": 1, "key_dim": 4,
                                         "hidden_units": 8}}),
     ("resnet", {"model_kwargs": {"stages": (1, 1), "width": 4}}),
-    ("se_resnet", {"model_kwargs": {"stages": (1, 1), "width": 4}}),
     ("convnext", {"model_kwargs": {"stages": (1, 1), "width": 8}}),
     ("fast_spec_cnn", {"model_kwargs": {"spectral": "global_filter", "filters": (8,), "stem_filters": 4,
                                         "num_heads": 1, "key_dim": 4, "hidden_units": 8}}),
