@@ -67,8 +67,9 @@ def dcae_mlp(input_shape, num_classes, task=SINGLE_LABEL, latent_dim=256, filter
 
 def pretrain(network, train_images, validation_images=None, epochs=AUTOENCODER_EPOCHS, learning_rate=1e-3,
              verbose="auto", head_items=None, head_epochs=HEAD_EPOCHS, seed=0):
-    """Stage 1: fit ``network``'s encoder as an autoencoder, freeze it, adapt its feature scaling and
-    (with ``head_items``) fit the head on the 8 views' features (`fit_head_on_views`).
+    """Stage 1: fit ``network``'s encoder as an autoencoder, freeze it, and either adapt its feature
+    scaling to the training features or (with ``head_items``) fit the head on the 8 views' features,
+    which sets the scaling too (`fit_head_on_views`).
 
     Args:
         network: a `dcae_mlp` model.
@@ -94,12 +95,12 @@ def pretrain(network, train_images, validation_images=None, epochs=AUTOENCODER_E
     history = autoencoder.fit(pairs, validation_data=None if validation_images is None else
                               _image_pairs(validation_images), epochs=int(epochs), shuffle=False, verbose=verbose)
     features.trainable = False
-    # The features as arrays (a Keras model cannot run inside tf.data on the JAX backend).
-    network.get_layer(SCALING).adapt(features.predict(_images_only(train_images), verbose=0))
     logs = dict(history.history)
-    if head_items is not None:
+    if head_items is not None:  # the head stage sets the scaling itself (to its views' scaler)
         head_history = fit_head_on_views(network, *head_items, epochs=head_epochs, seed=seed)
         logs.update(head_epochs=len(head_history["loss"]), head_loss=head_history["loss"])
+    else:  # the features as arrays (a Keras model cannot run inside tf.data on the JAX backend)
+        network.get_layer(SCALING).adapt(features.predict(_images_only(train_images), verbose=0))
     return logs
 
 
