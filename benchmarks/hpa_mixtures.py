@@ -45,18 +45,28 @@ def open_mixtures(data_dir):
 
 
 def trap_rows(cv, dataset):
-    """Per fold, the accuracy-trap table (model and baselines) with that fold's tuned thresholds."""
-    from protkit.metrics import accuracy_trap_table
+    """Per fold, the accuracy-trap table (model and baselines) with that fold's tuned thresholds.
+
+    "model" decides as the run does (thresholds, then the label-count rule with the fold's
+    bounds); "model, thresholds alone" drops the rule, from the same probabilities. Folds saved
+    before runs recorded their bounds get them from the training fold's labels.
+    """
+    from protkit.metrics import accuracy_trap_table, label_count_bounds, multilabel_metrics
 
     rows = []
     for fold, prediction in enumerate(cv.predictions):
         test = np.asarray(prediction["test_indices"])
         train_part = np.setdiff1d(np.arange(len(dataset)), test)
         thresholds = prediction["thresholds"] if len(prediction["thresholds"]) else 0.5
+        stored = prediction.get("label_count", ())
+        bounds = tuple(int(v) for v in stored) if len(stored) else label_count_bounds(dataset.labels[train_part])
         table = accuracy_trap_table(prediction["y_true"], prediction["probabilities"], thresholds=thresholds,
-                                    reference_labels=dataset.labels[train_part])
+                                    reference_labels=dataset.labels[train_part], label_count=bounds)
+        alone = multilabel_metrics(prediction["y_true"], prediction["probabilities"], thresholds=thresholds)
+        table.loc["model, thresholds alone"] = {key: alone[key] for key in table.columns}
         for name, values in table.iterrows():
-            rows.append(dict(fold=fold, row=name, **{key: float(values[key]) for key in TRAP_METRICS}))
+            rows.append(dict(fold=fold, row=name, label_count=list(bounds),
+                             **{key: float(values[key]) for key in TRAP_METRICS}))
     return pd.DataFrame(rows)
 
 
@@ -81,7 +91,10 @@ def bench(data_dir, mode, workdir):
     return {"items": len(dataset), "class_names": list(dataset.class_names),
             "labels_per_item": np.bincount(dataset.labels.sum(axis=1)).tolist(),
             "protocol": f"{mode['folds']}-fold multi-label stratified, seed {SEED}, per field; inner validation 15 % "
-                        f"of each training fold; thresholds tuned there; mean, sample std, 95 % t-interval over folds",
+                        f"of each training fold; thresholds tuned there; labels per field bounded by the training "
+                        f"fields' range ('model'; 'model, thresholds alone' without the bound, same probabilities); "
+                        f"mean, sample std, 95 % t-interval over folds",
+            "label_count_per_fold": [bounds for bounds in folds.groupby("fold")["label_count"].first()],
             "recipe": _recipe(workdir / "cv" / "fold_0" / "config.json"), "minutes": minutes, "trap": table,
             "calibration": calibration}
 
@@ -91,7 +104,8 @@ def _recipe(path):
 
     config = json.loads(path.read_text())
     return {key: config[key] for key in ("model", "preset", "image_size", "epochs", "lr_schedule", "class_weight",
-                                         "keep", "tta", "calibration")}
+                                         "keep", "tta", "calibration", "label_count")
+            if key in config}
 
 
 def _fold_calibration(folder, folds):

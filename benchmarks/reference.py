@@ -15,10 +15,15 @@ Sections and protocols (mean class accuracy = balanced accuracy, on items neithe
   as the contest distributes them (no specimen ids; split per cell). Native size 78 px.
 - ifc: Jurkat IFC Experiment_1 (Ch3, Ch4, Ch6; 2,734 cells), a stratified 80/20 split (seed 0)
   of a folder-per-class set of another kind. Native size 40 px (the images' common crop).
+- ifc_cv: the same cells, 5 stratified folds (seed 0; `protkit.evaluation.cross_validate` with no
+  recipe argument, whose runs hold 15 % of each training fold out to keep the best epoch; the
+  reference trains on the whole training fold); per-fold mean class accuracy, paired tests.
+  Resumes by fold with --workdir (about 80 min on 2 cores).
 
 Run:
     python benchmarks/reference.py                      # both sections (about an hour on 2 cores)
     python benchmarks/reference.py --sections ifc --update
+    python benchmarks/reference.py --sections ifc_cv --update --workdir W
     python benchmarks/reference.py --quick              # smoke test
     python benchmarks/reference.py --sections hep2 --candidates --update   # the CANDIDATES recipes
     python benchmarks/reference.py --protkit-only --update   # protkit's arm again (after a recipe change)
@@ -34,8 +39,9 @@ from _common import (RESULTS, begin_report, finish_report, open_hep2, open_ifc, 
 
 DEFAULT_OUT = RESULTS / "reference.json"
 SEED = 0
-SECTIONS = ("hep2", "ifc")
-NATIVE = {"hep2": 78, "ifc": 40}
+SECTIONS = ("hep2", "ifc", "ifc_cv")
+CV_FOLDS = 5
+NATIVE = {"hep2": 78, "ifc": 40, "ifc_cv": 40}
 MODES = {"full": dict(items=None, reference_epochs=15), "quick": dict(items=300, reference_epochs=1)}
 # Recipes made of protkit's existing options, run with --candidates and scored once on the held-out
 # part (every one scored is listed in the JSON); chosen before seeing that part, not tuned on it.
@@ -161,11 +167,73 @@ def run_set(name, data_dir, mode, workdir):
     return result
 
 
+def run_cv(data_dir, mode, workdir):
+    """ifc_cv: both arms on the same 5 stratified folds of the IFC cells (see the module docstring)."""
+    import json
+
+    from protkit.data import kfold_indices, load_images
+    from protkit.evaluation import confidence_interval, cross_validate, paired_tests
+    from protkit.metrics import singlelabel_metrics
+
+    dataset = stratified_subset(open_ifc(data_dir), mode["items"], SEED)
+    folds = 2 if mode["reference_epochs"] == 1 else CV_FOLDS
+    size = NATIVE["ifc_cv"]
+    started = time.perf_counter()
+    cv = cross_validate(dataset, k=folds, seed=SEED, out=workdir / "ifc_cv_protkit",
+                        **({"epochs": 1} if mode["reference_epochs"] == 1 else {}))
+    protkit_minutes = (time.perf_counter() - started) / 60
+    protkit_scores = cv.folds["balanced_accuracy"].tolist()
+    recipe = json.loads((workdir / "ifc_cv_protkit" / "fold_0" / "config.json").read_text())
+    reference, reference_minutes = [], 0.0
+    for fold, (train_idx, test_idx) in enumerate(kfold_indices(dataset.labels, k=folds, seed=SEED)):
+        saved = workdir / "ifc_cv_reference" / f"fold_{fold}.json"
+        if saved.exists():
+            row = json.loads(saved.read_text())
+        else:
+            print(f"\nifc_cv: plain-Keras reference, fold {fold + 1}/{folds}", flush=True)
+            began = time.perf_counter()
+            part = dataset.subset(train_idx)
+            model = train_reference(load_images(part, image_size=size, normalizer="fixed"), part.labels,
+                                    dataset.num_classes, epochs=mode["reference_epochs"], seed=SEED)
+            probabilities = model.predict(load_images(dataset.subset(test_idx), image_size=size, normalizer="fixed"),
+                                          verbose=0)
+            scores = singlelabel_metrics(dataset.labels[test_idx], probabilities, class_names=dataset.class_names)
+            row = {"balanced_accuracy": float(scores["balanced_accuracy"]), "macro_f1": float(scores["macro_f1"]),
+                   "minutes": (time.perf_counter() - began) / 60}
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_text(json.dumps(row))
+        reference.append(row)
+        reference_minutes += row["minutes"]
+    arms = {}
+    for arm, values, minutes in (("reference", [row["balanced_accuracy"] for row in reference], reference_minutes),
+                                 ("protkit_defaults", protkit_scores, protkit_minutes)):
+        low, high = confidence_interval(values)
+        arms[arm] = {"balanced_accuracy": float(np.mean(values)), "std": float(np.std(values, ddof=1)),
+                     "ci_low": low, "ci_high": high, "per_fold": [float(v) for v in values], "minutes": minutes}
+    arms["protkit_defaults"]["recipe"] = {key: recipe.get(key) for key in RECIPE_KEYS}
+    return {"items": len(dataset), "folds": folds, "native_size": size, **arms,
+            "protocol": f"{folds}-fold stratified per cell, seed {SEED}; mean class accuracy per held-out fold; "
+                        f"mean, sample std, 95 % t-interval; protkit's runs keep 15 % of each training fold for "
+                        f"the best epoch and the temperature",
+            "paired_tests": paired_tests(protkit_scores, arms["reference"]["per_fold"]),
+            "difference_balanced_accuracy": arms["protkit_defaults"]["balanced_accuracy"]
+            - arms["reference"]["balanced_accuracy"]}
+
+
 def show(report):
     print_heading(report, "reference")
     for name in SECTIONS:
         section = report.get(name)
         if not isinstance(section, dict):
+            continue
+        if name == "ifc_cv":
+            print(f"\nifc_cv: {section['items']} cells, {section['protocol']}")
+            for arm in ("reference", "protkit_defaults"):
+                values = section[arm]
+                print(f"  {arm:17s} mean class accuracy {values['balanced_accuracy']:.4f} "
+                      f"[{values['ci_low']:.4f}, {values['ci_high']:.4f}]  ({values['minutes']:.1f} min)")
+            print(f"  protkit - reference: {section['difference_balanced_accuracy']:+.4f} "
+                  f"(paired t p = {section['paired_tests']['t_pvalue']:.3g})")
             continue
         if "reference" in section:
             print(f"\n{name}: {section['train_items']} training / {section['held_out_items']} held-out items")
@@ -212,6 +280,8 @@ def main(argv=None):
                 kept = report.get(name, {})
                 if run_section(report, name, lambda name=name: run_protkit(name, args.data, mode, workdir)):
                     report[name] = _replace_protkit_arm(kept, report[name])
+            elif name == "ifc_cv":
+                run_section(report, name, lambda: run_cv(args.data, mode, workdir))
             else:
                 run_section(report, name, lambda name=name: run_set(name, args.data, mode, workdir))
     finish_report(report, args.out, began, minutes=True, show=show)

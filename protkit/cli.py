@@ -168,7 +168,8 @@ def _cmd_train(args):
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, early_stopping=args.early_stopping,
         lr_schedule=args.lr_schedule, seed=args.seed, deterministic=args.deterministic, overwrite=args.overwrite,
         strategy=strategy, verbose=_keras_verbosity(args), tta=args.tta, skip_bad=args.skip_bad,
-        label_smoothing=args.label_smoothing, keep=args.keep, calibration=args.calibration)
+        label_smoothing=args.label_smoothing, keep=args.keep, calibration=args.calibration,
+        label_count=args.label_count)
     if result.config["skipped"]:
         print(f"the pre-check left out {len(result.config['skipped'])} more item(s) with problems (--skip-bad)")
     print(_format_metrics(result.metrics))
@@ -392,6 +393,9 @@ def _add_train(commands):
     train.add_argument("--calibration", choices=("temperature", "none"),
                        help="temperature (default): fit a temperature on the validation probabilities, recorded in "
                             "the run and applied by evaluate and predict (the top class never changes); none")
+    train.add_argument("--label-count", choices=("auto", "training", "none"),
+                       help="multi-label: after the thresholds, give each item between the fewest and the most "
+                            "labels a training item carries (auto, the default: training); none: thresholds alone")
     train.add_argument("--no-augment", action="store_true", help="no flips/rotations/zoom")
     train.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
                        help="share of the items for validation: picks the best epoch and multi-label thresholds "

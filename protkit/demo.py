@@ -66,6 +66,7 @@ def run_demo(out, fast=None, overwrite=False, seed=0, verbose=1):
     say(f"[4/{STEPS}] the same test predictions under three metrics, next to two baselines")
     trap = metrics.accuracy_trap_table(dataset.labels[result.split["test"]], result.probabilities["test"],
                                        thresholds=result.config["thresholds"],
+                                       label_count=result.config.get("label_count_bounds"),
                                        reference_labels=dataset.labels[result.split["train"]])
     folder.write_table("accuracy_trap.csv", trap)
     cv, tables = _cross_validate_arms(folder, dataset, sizes, seed, say, bool(verbose))

@@ -87,7 +87,9 @@ def cross_validate(dataset, k=5, *, model=None, preset=None, image_size=None, no
                 row = json.loads(str(stored["row"]))
                 prediction = {"test_indices": stored["test_indices"], "y_true": stored["y_true"],
                               "probabilities": stored["probabilities"],
-                              "thresholds": stored["thresholds"] if "thresholds" in stored.files else np.zeros(0)}
+                              "thresholds": stored["thresholds"] if "thresholds" in stored.files else np.zeros(0),
+                              "label_count": stored["label_count"] if "label_count" in stored.files
+                              else np.zeros(0, np.int64)}
             if progress:
                 print(f"fold {fold + 1}/{k}: done earlier, loaded from {saved}")
         else:
@@ -156,15 +158,17 @@ def _run_fold(dataset, fold, train_idx, test_idx, model, preset, image_size, nor
         probabilities = apply_temperature(model_probabilities(result.model, pipeline, result.config.get("tta", "none")),
                                           result.config.get("temperature"), dataset.task)
         n_synthetic = 0
-    thresholds = result.config.get("thresholds")
+    thresholds, bounds = result.config.get("thresholds"), result.config.get("label_count_bounds")
     y_true = dataset.labels[test_idx]
     scores = metrics_lib.evaluate_predictions(y_true, probabilities, dataset.task, class_names=dataset.class_names,
-                                              thresholds=thresholds if thresholds is not None else 0.5)
+                                              thresholds=thresholds if thresholds is not None else 0.5,
+                                              label_count=bounds)
     row = _fold_row(fold, scores, dataset.task, len(train_idx) + n_synthetic, n_synthetic, len(test_idx),
                     (time.perf_counter() - started) / 60)
     return row, {"test_indices": np.asarray(test_idx), "y_true": np.asarray(y_true),
                  "probabilities": np.asarray(probabilities, np.float32),
-                 "thresholds": np.asarray(thresholds if thresholds is not None else [], np.float32)}
+                 "thresholds": np.asarray(thresholds if thresholds is not None else [], np.float32),
+                 "label_count": np.asarray(bounds if bounds is not None else [], np.int64)}
 
 
 def confidence_interval(values, level=0.95):

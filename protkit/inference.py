@@ -52,6 +52,12 @@ class Run:
         return np.asarray(values, dtype=np.float32) if values is not None else 0.5
 
     @property
+    def label_count(self):
+        """Multi-label: the (fewest, most) labels per item the run enforces after its thresholds, or None."""
+        bounds = self.config.get("label_count_bounds")
+        return None if bounds is None else tuple(int(value) for value in bounds)
+
+    @property
     def tta(self):
         """The run's test-time augmentation: a view set of `protkit.views` ("none" for older runs)."""
         return self.config.get("tta", "none")
@@ -156,6 +162,9 @@ def load_ensemble(run_dirs, where=None):
     config = dict(first.config, ensemble=[str(run.run_dir) for run in runs], temperature=None)
     if first.config.get("thresholds") is not None:
         config["thresholds"] = np.mean([run.config["thresholds"] for run in runs], axis=0).tolist()
+    bounds = [run.label_count for run in runs if run.label_count is not None]
+    config["label_count_bounds"] = ([min(low for low, _ in bounds), max(high for _, high in bounds)]
+                                    if bounds else None)
     folder = pathlib.Path(where) if where is not None else pathlib.Path(first.run_dir).parent
     members = Ensemble([run.model for run in runs], [run.temperature for run in runs], first.task)
     return Run(folder, members, config, first.normalizer)
@@ -233,7 +242,7 @@ def evaluate_run(run, dataset, batch_size=64, verbose=0, tta=None):
         raw = model_probabilities(run.model, pipeline, tta, verbose=verbose)
     probabilities = apply_temperature(raw, run.temperature, run.task)
     result = metrics.evaluate_predictions(y_true, probabilities, run.task, class_names=run.class_names,
-                                          thresholds=run.thresholds)
+                                          thresholds=run.thresholds, label_count=run.label_count)
     if not isinstance(run.model, Ensemble):  # an ensemble scales its members inside: no single "before"
         result["calibration"] = calibration_report(raw, y_true, run.task, run.temperature or 1.0)
     result["protocol"] = {
@@ -241,6 +250,8 @@ def evaluate_run(run, dataset, batch_size=64, verbose=0, tta=None):
         "items": len(dataset),
         "run": str(run.run_dir),
         "thresholds": "tuned on the run's validation split" if run.config.get("thresholds") else "0.5",
+        **({"label_count": f"{run.label_count[0]} to {run.label_count[1]} labels per item (the run's training "
+                           f"range), after the thresholds"} if run.label_count else {}),
         "test_time_augmentation": _tta_words(tta),
         "calibration": (f"temperature {run.temperature:.3f}, fitted on the run's validation part"
                         if run.temperature else "none"),
@@ -291,7 +302,8 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
     (`protkit.runs.PartialOutput`).
 
     Columns: ``id``, ``path``, ``predicted`` (class name; multi-label: the names above their
-    thresholds, separated by ";"), then one probability column per class (``prob_<class>``).
+    thresholds, within the run's label-count bounds, separated by ";"), then one probability
+    column per class (``prob_<class>``).
 
     Args:
         run: a `Run`.
@@ -335,7 +347,8 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
                 probabilities = forward(images)
                 for index, row, good in zip(indices, probabilities, ok):
                     if good:
-                        writer.writerow(prediction_row(dataset, index, row, run.class_names, run.thresholds, run.task))
+                        writer.writerow(prediction_row(dataset, index, row, run.class_names, run.thresholds, run.task,
+                                                                  run.label_count))
                         written += 1
                 stream.flush()  # a killed process keeps every finished batch
                 if bar is not None:
@@ -473,11 +486,11 @@ class BatchReader:
                 yield (chunk, *future.result())
 
 
-def prediction_row(dataset, index, probabilities, class_names, thresholds, task):
+def prediction_row(dataset, index, probabilities, class_names, thresholds, task, label_count=None):
     """One ``predictions.csv`` row: id, path(s), the predicted label(s), the probabilities (6 decimals)."""
     if task == MULTI_LABEL:
-        limits = np.broadcast_to(thresholds, probabilities.shape)
-        predicted = ";".join(name for name, p, t in zip(class_names, probabilities, limits) if p > t)
+        chosen = metrics.decide_labels(np.asarray(probabilities)[None, :], thresholds, label_count)[0]
+        predicted = ";".join(name for name, keep in zip(class_names, chosen) if keep)
     else:
         predicted = class_names[int(np.argmax(probabilities))]
     path = os.pathsep.join(dataset.items[index]) if dataset.items else ""

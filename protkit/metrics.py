@@ -24,6 +24,11 @@ Conventions used throughout:
   class supported at all, macro averages are NaN.
 - Thresholds are tuned on validation data and then applied, frozen, to the test set.
   Tuning them on the test set inflates every reported number.
+- A label-count rule may follow the thresholds (`decide_labels`, ``label_count=(low,
+  high)``): an item with fewer than ``low`` labels above threshold gets the classes nearest
+  their thresholds added, one with more than ``high`` keeps only the ``high`` furthest above.
+  Runs take the bounds from their training labels (`label_count_bounds`): HPA images carry
+  at least one label, and a set whose items carry 1-2 labels should not get 4.
 
 All functions are pure NumPy (scikit-learn only computes ROC-AUC) and accept lists; the
 checks of their inputs live in `protkit._metric_inputs`. `kernel_distance`, which compares
@@ -107,8 +112,60 @@ def _set_metrics(y_true, y_pred, zero_division):
     }, (precision, recall, f1)
 
 
+def label_count_bounds(labels):
+    """(fewest, most) labels an item of ``labels`` (0/1, (N, K)) carries: the bounds for `decide_labels`."""
+    counts = as_label_matrix(labels, "labels").sum(axis=1)
+    if counts.size == 0:
+        raise ValueError("label_count_bounds needs at least one item")
+    return int(counts.min()), int(counts.max())
+
+
+def as_label_count(label_count, num_classes):
+    """``label_count`` as a checked (low, high) pair of ints, or None."""
+    if label_count is None:
+        return None
+    try:
+        if isinstance(label_count, (str, bytes)) or any(not float(value).is_integer() for value in label_count):
+            raise TypeError
+        low, high = (int(value) for value in label_count)
+    except (TypeError, ValueError):
+        raise ValueError(f"`label_count` must be None or a (low, high) pair of ints. "
+                         f"Received: label_count={label_count!r}") from None
+    if not 0 <= low <= high or high == 0 or low > num_classes:
+        raise ValueError(f"`label_count` must satisfy 0 <= low <= high, high >= 1 and low <= {num_classes} classes. "
+                         f"Received: label_count={label_count!r}")
+    return low, high
+
+
+def decide_labels(y_prob, thresholds=DEFAULT_THRESHOLD, label_count=None):
+    """The predicted label sets (bool (N, K)): ``y_prob > thresholds``, then the label-count rule.
+
+    Args:
+        y_prob: probabilities (N, K).
+        thresholds: scalar or (K,) array.
+        label_count: None (thresholds alone) or (low, high): an item with fewer than ``low``
+            positives also gets the classes with the largest ``y_prob - threshold`` until it
+            has ``low``; an item with more than ``high`` keeps the ``high`` largest. Ties go
+            to the lower class index.
+    """
+    y_prob = as_finite_float(y_prob, "y_prob")
+    if y_prob.ndim != 2:
+        raise ValueError(f"`y_prob` must be 2-D (N, K). Received: y_prob.shape={y_prob.shape}")
+    t = as_thresholds(thresholds, y_prob.shape[1])
+    positive = y_prob > t
+    bounds = as_label_count(label_count, y_prob.shape[1])
+    if bounds is None:
+        return positive
+    low, high = bounds
+    order = np.argsort(-(y_prob - t), axis=1, kind="stable")  # best margin first
+    rank = np.argsort(order, axis=1)  # each class's place in that order
+    counts = positive.sum(axis=1, keepdims=True)
+    positive = np.where(counts < low, rank < low, positive)
+    return np.where(counts > high, rank < high, positive)
+
+
 def multilabel_metrics(
-    y_true, y_prob, thresholds=DEFAULT_THRESHOLD, class_names=None, zero_division=0
+    y_true, y_prob, thresholds=DEFAULT_THRESHOLD, class_names=None, zero_division=0, label_count=None
 ):
     """Metrics for a multi-label task, reported so that none can hide behind another.
 
@@ -116,6 +173,8 @@ def multilabel_metrics(
         y_true: 0/1 array-like (N, K).
         y_prob: probabilities in [0, 1], array-like (N, K). NaN raises `ValueError`.
         thresholds: scalar or (K,) array; `y_prob > threshold` is a positive.
+        label_count: None, or (low, high) labels per item enforced after the thresholds
+            (`decide_labels`).
         class_names: K names for the `per_class` index (default `class_0`, ...).
         zero_division: 0 or 1, the value of a precision, recall or F1 whose
             denominator is zero. With 0 (default, as scikit-learn's
@@ -139,7 +198,8 @@ def multilabel_metrics(
     zero_division = check_zero_division(zero_division)
     names = class_names_for(class_names, num_classes)
 
-    result, (precision, recall, f1) = _set_metrics(y_true.astype(bool), y_prob > t, zero_division)
+    predicted = decide_labels(y_prob, t, label_count)
+    result, (precision, recall, f1) = _set_metrics(y_true.astype(bool), predicted, zero_division)
     auc = np.full(num_classes, np.nan)
     for k in range(num_classes):
         if 0 < y_true[:, k].sum() < len(y_true):
@@ -213,7 +273,8 @@ def _most_frequent_label_set(labels, num_classes):
 
 
 def accuracy_trap_table(
-    y_true, y_prob, thresholds=DEFAULT_THRESHOLD, most_frequent_baseline=True, reference_labels=None
+    y_true, y_prob, thresholds=DEFAULT_THRESHOLD, most_frequent_baseline=True, reference_labels=None,
+    label_count=None,
 ):
     """Model next to trivial baselines, to show how high element-wise accuracy can mean little.
 
@@ -221,7 +282,7 @@ def accuracy_trap_table(
     if `most_frequent_baseline`, "most-frequent-labels baseline" (predict for every
     image the non-empty label combination that occurs most often in
     `reference_labels`: the training labels ideally; by default `y_true` itself, an
-    optimistic choice).
+    optimistic choice). ``label_count``: the model's label-count rule (`decide_labels`).
 
     Returns:
         DataFrame with columns elementwise_accuracy, exact_match_accuracy, macro_f1,
@@ -231,7 +292,7 @@ def accuracy_trap_table(
     y_prob = as_prob_matrix(y_prob, y_true.shape)
     t = as_thresholds(thresholds, y_true.shape[1])
     truth = y_true.astype(bool)
-    predictions = {"model": y_prob > t, "all-negative baseline": np.zeros_like(truth)}
+    predictions = {"model": decide_labels(y_prob, t, label_count), "all-negative baseline": np.zeros_like(truth)}
     if most_frequent_baseline:
         labels = y_true if reference_labels is None else reference_labels
         row = _most_frequent_label_set(labels, y_true.shape[1])
@@ -361,12 +422,13 @@ def to_jsonable(value):
     raise TypeError(f"Cannot convert to JSON. Received: type(value)={type(value).__name__}")
 
 
-def evaluate_predictions(y_true, y_prob, task, class_names=None, thresholds=DEFAULT_THRESHOLD):
+def evaluate_predictions(y_true, y_prob, task, class_names=None, thresholds=DEFAULT_THRESHOLD, label_count=None):
     """Evaluate predictions for `task` ("multi_label" or "single_label") and return
-    JSON-ready metrics (see `to_jsonable`), e.g. for metrics.json. `thresholds` is
-    used by multi-label tasks only."""
+    JSON-ready metrics (see `to_jsonable`), e.g. for metrics.json. `thresholds` and
+    `label_count` (see `decide_labels`) are used by multi-label tasks only."""
     if task == MULTI_LABEL:
-        result = multilabel_metrics(y_true, y_prob, thresholds=thresholds, class_names=class_names)
+        result = multilabel_metrics(y_true, y_prob, thresholds=thresholds, class_names=class_names,
+                                    label_count=label_count)
     elif task == SINGLE_LABEL:
         result = singlelabel_metrics(y_true, y_prob, class_names=class_names)
     else:

@@ -25,7 +25,10 @@ flags; measured in ``benchmarks/recipe.py``):
 - the best validation epoch kept as the run's model ("best");
 - test-time augmentation "auto": the 8 dihedral views for square images, else the 4 flips;
 - probabilities calibrated by a temperature fitted on the validation part ("temperature",
-  `protkit.calibration`; it never changes the top class).
+  `protkit.calibration`; it never changes the top class);
+- multi-label: the per-class thresholds tuned on validation, then as many labels per item as
+  the training items carry ("training": between the fewest and the most of them, see
+  `protkit.metrics.decide_labels`).
 
 >>> TrainConfig.create().model, TrainConfig.create().preset
 ('resnet', 'small')
@@ -51,7 +54,7 @@ AUTO = "auto"
 # What a run does for every choice it is not given (a preset of the model changes some).
 RECIPE = {"model": "resnet", "image_size": AUTO, "epochs": AUTO, "batch_size": 32, "learning_rate": 1e-3,
           "optimizer": "adam", "lr_schedule": "warmup_cosine", "label_smoothing": AUTO, "class_weight": AUTO,
-          "keep": "best", "tta": AUTO, "calibration": "temperature"}
+          "keep": "best", "tta": AUTO, "calibration": "temperature", "label_count": AUTO}
 TRAINING_DEFAULTS = RECIPE  # the name of earlier versions
 RECIPE_KEYS = tuple(key for key in RECIPE if key != "model")
 AUTO_SIZE_RANGE = (16, 128)  # image_size="auto": the items' median longer side, within these, a multiple of 8
@@ -64,6 +67,8 @@ NORMALIZATIONS = ("percentile", "dataset", "fixed")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 KEEP = ("best", "last")
 CALIBRATIONS = ("temperature", "none")
+LABEL_COUNTS = ("training", "none")  # label_count: bounds from the training labels, or thresholds alone
+LABEL_COUNT = {SINGLE_LABEL: "none", MULTI_LABEL: "training"}  # label_count="auto"
 
 
 def resolve_settings(model=None, preset=None, image_size=None, epochs=None, batch_size=None, learning_rate=None):
@@ -133,6 +138,7 @@ class TrainConfig:
     keep: str = RECIPE["keep"]
     tta: str = RECIPE["tta"]
     calibration: str = RECIPE["calibration"]
+    label_count: str = RECIPE["label_count"]
     loss: object = "auto"
     normalization: str = "percentile"
     augment: object = True
@@ -190,6 +196,7 @@ class TrainConfig:
         _choose("keep", self.keep, KEEP)
         _choose("calibration", self.calibration, CALIBRATIONS)
         _choose("tta", self.tta, VIEWS + (AUTO,))
+        _choose("label_count", self.label_count, LABEL_COUNTS + (AUTO,))
         if self.label_smoothing != AUTO and not (_validation.is_number(self.label_smoothing)
                                                  and 0 <= self.label_smoothing < 1):
             raise ValueError(f"label_smoothing must be a number in [0, 1) or 'auto'. Received: "
@@ -242,6 +249,10 @@ class TrainConfig:
         if self.class_weight == AUTO:
             changes["class_weight"] = CLASS_WEIGHT[task]
             why["class_weight"] = f"{CLASS_WEIGHT[task] or 'none'} for {task.replace('_', '-')} data"
+        if self.label_count == AUTO:
+            changes["label_count"] = LABEL_COUNT[task]
+            if task == MULTI_LABEL:
+                why["label_count"] = "training: each item gets as many labels as training items carry"
         if self.tta == AUTO:
             height, width = changes.get("image_size", self.image_size)
             changes["tta"] = "dihedral" if height == width else "flips"
@@ -256,9 +267,10 @@ class TrainConfig:
             self.class_weight if not isinstance(self.class_weight, dict) else "given", "given class weights")
         size = "x".join(map(str, self.image_size)) if self.image_size != AUTO else AUTO
         model = self.model if self.preset is None else f"{self.model} ({self.preset})"
+        counts = ", label count from the training labels" if self.label_count == "training" else ""
         return (f"{model}, {size} px, {self.epochs} epochs, batch {self.batch_size}, {self.optimizer} at "
                 f"{self.learning_rate:g} with {schedule}, label smoothing {self.label_smoothing}, {weights}, "
-                f"{self.keep} epoch kept, test-time augmentation {self.tta}, calibration {self.calibration}")
+                f"{self.keep} epoch kept, test-time augmentation {self.tta}, calibration {self.calibration}{counts}")
 
     def check_dataset(self, dataset):
         """Raise ValueError if ``dataset`` cannot be trained with this configuration."""
@@ -281,6 +293,9 @@ class TrainConfig:
             if bad:
                 raise ValueError(f"class_weight keys must be class indices 0..{dataset.num_classes - 1}. "
                                  f"Received: {bad}")
+        if self.label_count == "training" and dataset.task != MULTI_LABEL:
+            raise ValueError("label_count='training' bounds the labels per item of multi-label data; single-label "
+                             "items carry one label: use 'auto' or 'none'")
         if self.loss == "focal" and dataset.task == SINGLE_LABEL:
             raise ValueError("loss='focal' is for multi-label data")
         return self

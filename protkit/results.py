@@ -80,7 +80,8 @@ class CVResult:
         predictions: per fold, ``test_indices``, ``y_true``, ``probabilities`` (calibrated as
             the fold's run says; for McNemar and pooled confusion matrices) and ``thresholds``
             (the fold's multi-label thresholds, tuned on its inner validation part; empty for
-            single-label).
+            single-label) and ``label_count`` (the fold's (fewest, most) labels per item; empty
+            when none is enforced).
         protocol: the words that go with the numbers.
         out: the results folder, or None.
     """

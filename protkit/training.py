@@ -66,7 +66,7 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
           learning_rate=None, loss="auto", normalization="percentile", augment=True, class_weight=None,
           val_fraction=0.2, test_fraction=0.0, early_stopping=None, seed=0, overwrite=False, verbose="auto",
           model_kwargs=None, lr_schedule=None, callbacks=None, deterministic=False, strategy=None, optimizer=None,
-          tta=None, skip_bad=False, label_smoothing=None, keep=None, calibration=None):
+          tta=None, skip_bad=False, label_smoothing=None, keep=None, calibration=None, label_count=None):
     """Train a classifier on ``dataset`` and (with ``out``) write a complete run folder.
 
     Every recipe choice left as None takes `protkit.recipes.RECIPE` (changed by the model's
@@ -100,6 +100,10 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
         calibration: "temperature" (a temperature fitted on the validation probabilities by
             `protkit.calibration.fit_temperature`, recorded in the run and applied by
             `evaluate` and `predict`; the top class never changes) or "none".
+        label_count: multi-label: "auto" / "training" (after the thresholds, each item gets
+            between the fewest and the most labels a training item carries, see
+            `protkit.metrics.decide_labels`; recorded as ``label_count_bounds``) or "none"
+            (thresholds alone). Single-label data: "auto" or "none".
         val_fraction, test_fraction: the split (seeded, stratified or grouped).
         early_stopping: None, or patience in epochs on the validation monitor (best weights kept).
         seed: seeds the split, the shuffling, augmentation and weight initialisation.
@@ -138,7 +142,7 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
         class_weight=class_weight, val_fraction=val_fraction, test_fraction=test_fraction,
         early_stopping=early_stopping, lr_schedule=lr_schedule, seed=seed, deterministic=deterministic,
         model_kwargs=model_kwargs, tta=tta, label_smoothing=label_smoothing, keep=keep,
-        calibration=calibration).check_dataset(dataset)
+        calibration=calibration, label_count=label_count).check_dataset(dataset)
     # A multi-worker strategy must exist before TensorFlow does any other work.
     strategy = None if strategy is None else distribute.get_strategy(strategy)
     before = len(dataset.skipped)
@@ -311,17 +315,23 @@ def score_and_write(network, history, minutes, config, settings, dataset, split,
                                                       dataset.task)
     probabilities = {part: calibration_lib.apply_temperature(probs, temperature, dataset.task)
                      for part, probs in raw.items()}
-    thresholds = None
+    thresholds = bounds = None
     if dataset.task == MULTI_LABEL:
         thresholds = metrics_lib.tune_thresholds(dataset.labels[split["validation"]], probabilities["validation"])
+        if config.label_count == "training":
+            bounds = metrics_lib.label_count_bounds(dataset.labels[split["train"]])
     results = {part: metrics_lib.evaluate_predictions(
         dataset.labels[split[part]], probs, dataset.task, class_names=dataset.class_names,
-        thresholds=thresholds if thresholds is not None else 0.5) for part, probs in probabilities.items()}
+        thresholds=thresholds if thresholds is not None else 0.5, label_count=bounds)
+        for part, probs in probabilities.items()}
     for part, probs in raw.items():
         results[part]["calibration"] = calibration_lib.calibration_report(probs, dataset.labels[split[part]],
                                                                           dataset.task, temperature or 1.0)
     results["protocol"] = dict(protocol(dataset, split, config.seed, thresholds is not None),
                                test_time_augmentation=config.tta)
+    if bounds is not None:
+        results["protocol"]["label_count"] = (f"{bounds[0]} to {bounds[1]} labels per item (the training items' "
+                                              f"range), enforced after the thresholds")
     if config.keep == "best":
         results["protocol"]["kept_epoch"] = (f"epoch {settings.get('kept_epoch')} of {config.epochs}, the best on "
                                              f"validation: the validation figures are optimistic; test figures "
@@ -330,6 +340,7 @@ def score_and_write(network, history, minutes, config, settings, dataset, split,
     run_config = _run_config(settings, "complete", feeds, dataset, training_minutes=round(minutes, 3),
                              temperature=temperature,
                              thresholds=None if thresholds is None else [float(t) for t in thresholds],
+                             label_count_bounds=None if bounds is None else list(bounds),
                              split_sizes={part: int(len(indices)) for part, indices in split.items()})
     if folder is not None:
         folder.save_model("model.keras", network)

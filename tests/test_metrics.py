@@ -228,6 +228,58 @@ def test_tune_thresholds_keeps_half_without_positives_and_breaks_ties_towards_ha
     assert off_grid[0] == 0.3  # 0.3 and 0.7 are equally close to 0.5: the lower one
 
 
+def _label_count_reference(y_prob, thresholds, low, high):
+    """decide_labels written as a plain loop: thresholds, then fill up to `low` / cut down to `high` by margin."""
+    out = np.zeros(y_prob.shape, bool)
+    for i, row in enumerate(y_prob):
+        margin = row - thresholds
+        ranked = sorted(range(len(row)), key=lambda k: (-margin[k], k))
+        chosen = {k for k in range(len(row)) if row[k] > thresholds[k]}
+        if len(chosen) < low:
+            chosen = set(ranked[:low])
+        elif len(chosen) > high:
+            chosen = set(ranked[:high])
+        out[i, sorted(chosen)] = True
+    return out
+
+
+@pytest.mark.parametrize("bounds", [(1, 2), (0, 1), (2, 3), (1, 6)])
+def test_decide_labels_matches_a_loop_and_keeps_every_item_within_the_bounds(bounds):
+    rng = np.random.default_rng(3)
+    y_prob = rng.random((200, 6))
+    thresholds = rng.uniform(0.2, 0.8, 6)
+    got = pm.decide_labels(y_prob, thresholds, bounds)
+    np.testing.assert_array_equal(got, _label_count_reference(y_prob, thresholds, *bounds))
+    counts = got.sum(axis=1)
+    assert counts.min() >= bounds[0] and counts.max() <= bounds[1]
+    plain = y_prob > thresholds
+    inside = (plain.sum(axis=1) >= bounds[0]) & (plain.sum(axis=1) <= bounds[1])
+    np.testing.assert_array_equal(got[inside], plain[inside])  # items already within the bounds are untouched
+    assert not inside.all()  # ... and the rule had work to do here
+    np.testing.assert_array_equal(pm.decide_labels(y_prob, thresholds, None), plain)
+
+
+def test_label_count_fixes_over_prediction_in_the_metrics_and_the_trap_table():
+    y_true = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0]])
+    # a model that ranks well but whose thresholds let a third label through everywhere
+    y_prob = np.where(y_true == 1, 0.9, 0.0) + np.array([0.6, 0.55, 0.0, 0.0])[None, :] * (1 - y_true)
+    assert pm.label_count_bounds(y_true) == (1, 2)
+    plain = pm.multilabel_metrics(y_true, y_prob, thresholds=0.5)
+    bounded = pm.multilabel_metrics(y_true, y_prob, thresholds=0.5, label_count=(1, 2))
+    assert plain["exact_match_accuracy"] == 0.25 and bounded["exact_match_accuracy"] == 0.5
+    table = pm.accuracy_trap_table(y_true, y_prob, thresholds=0.5, label_count=(1, 2))
+    assert table.loc["model", "exact_match_accuracy"] == 0.5
+    assert pm.evaluate_predictions(y_true, y_prob, "multi_label", label_count=(1, 2))["exact_match_accuracy"] == 0.5
+    # an item with nothing above threshold gets its best class
+    assert pm.decide_labels([[0.1, 0.3, 0.2]], 0.5, (1, 3)).tolist() == [[False, True, False]]
+
+
+@pytest.mark.parametrize("bad", [(2, 1), (0, 0), (-1, 2), (5, 6), "12", (1,)])
+def test_label_count_errors_name_the_argument(bad):
+    with pytest.raises(ValueError, match="label_count"):
+        pm.decide_labels(np.full((2, 4), 0.5), 0.5, bad)
+
+
 # --------------------------------------------------------------------------- single-label
 
 

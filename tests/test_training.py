@@ -15,6 +15,7 @@ from conftest import HEP2, IFC, requires, single_class_cells
 from protkit.cli import main
 from protkit.data import Dataset
 from protkit.data.synthetic import HPA_CHANNEL_COLORS, SYNTHETIC_CLASSES, make_cells, write_hpa_layout
+from protkit.metrics import decide_labels
 from protkit.training import balanced_class_weight, train
 
 
@@ -190,6 +191,15 @@ def test_cli_multilabel_train_evaluate_predict(tmp_path, synthetic_folder, capsy
     assert len(predictions) == 96
     assert list(predictions.columns[:3]) == ["id", "path", "predicted"]
     assert [c for c in predictions.columns if c.startswith("prob_")] == [f"prob_{c}" for c in SYNTHETIC_CLASSES]
+    # the label-count rule: the bounds of the training items' labels, kept by every predicted set
+    split = pd.read_csv(run / "split.csv", keep_default_na=False)
+    truth = pd.read_csv(synthetic_folder / "train.csv", keep_default_na=False).set_index("Id")
+    train_ids = split.loc[split["part"] == "train", "id"].astype(str)
+    counts = truth.loc[train_ids, "Target"].astype(str).str.split().str.len()
+    assert config["label_count_bounds"] == [int(counts.min()), int(counts.max())]
+    probabilities = predictions[[f"prob_{c}" for c in SYNTHETIC_CLASSES]].to_numpy()
+    expected = decide_labels(probabilities, np.asarray(config["thresholds"]), config["label_count_bounds"])
+    assert predictions["predicted"].tolist() == [";".join(np.asarray(SYNTHETIC_CLASSES)[row]) for row in expected]
     # Outputs are never overwritten silently.
     assert main(["predict", str(run), str(synthetic_folder), "--labels", str(synthetic_folder / "train.csv"),
                  "--out", str(out)]) == 2

@@ -12,7 +12,7 @@ def _map_spaces(model):
     """{layer name: space} for every layer of a functional model (see `feature_map_space`)."""
     import keras
 
-    from protkit.layers import FFTSpectrum, SpatialAttention
+    from protkit.layers import FFTSpectrum, GlobalSpectralFilter, SpatialAttention
 
     spaces = {}
     for layer in model.layers:
@@ -21,7 +21,7 @@ def _map_spaces(model):
         space = max(parents, key=SPACES.index, default="image")
         if isinstance(layer, FFTSpectrum):
             space = max(space, "mixed" if layer.mode == "dual" else "spectral", key=SPACES.index)
-        elif isinstance(layer, (SpatialAttention, keras.layers.MultiHeadAttention)):
+        elif isinstance(layer, (SpatialAttention, keras.layers.MultiHeadAttention, GlobalSpectralFilter)):
             space = "global"
         spaces[layer.name] = space
     return spaces
@@ -35,7 +35,8 @@ def feature_map_space(model, layer):
         ``"mixed"`` (after an `FFTSpectrum` in ``"dual"`` mode: the image and its spectrum are
         convolved together, so a position is both a place and a spatial frequency),
         ``"spectral"`` (after a spectrum-only FFT: positions are frequencies) or ``"global"``
-        (after self-attention: every position has gathered from all the others).
+        (after self-attention or a `GlobalSpectralFilter`, whose image-sized filter is a
+        circular convolution: every position has gathered from all the others).
     """
     spaces = _map_spaces(model)
     if layer not in spaces:
@@ -71,7 +72,7 @@ def last_conv_layer(model, min_size=None):
         found = {layer.name: spaces[layer.name] for layer in maps}
         raise ValueError(f"{model.name} has no (batch, height, width, channels) map in image space for Grad-CAM; "
                          f"its maps are {found or 'none'} (spectral: positions are frequencies; global: after "
-                         f"attention). Pass layer= to choose one anyway.")
+                         f"attention or a global spectral filter). Pass layer= to choose one anyway.")
     if min_size is None:
         side = min(size or 64 for size in model.inputs[0].shape[1:3])
         min_size = min(16, max(1, side // 4))

@@ -70,7 +70,7 @@ MODEL_KEYS = (
 )
 RESNET_KEYS = ("depth", "width")
 TRAINING_KEYS = ("image_size", "batch_size", "epochs", "optimizer", "learning_rate", "weight_decay", "lr_schedule",
-                 "label_smoothing", "class_weight", "keep", "tta", "calibration")
+                 "label_smoothing", "class_weight", "keep", "tta", "calibration", "label_count")
 
 _PRESETS = {
     "paper": {
@@ -99,6 +99,7 @@ _PRESETS = {
         "keep": "last",
         "tta": "none",
         "calibration": "none",
+        "label_count": "none",
     },
     "cpu": {
         "filters": (32, 64),
