@@ -70,8 +70,61 @@ def trap_rows(cv, dataset):
     return pd.DataFrame(rows)
 
 
+DECISIONS = ("thresholds alone", "thresholds, then the label-count rule", "thresholds tuned for the rule, then the rule")
+
+
+def decision_rows(cv, dataset, workdir):
+    """Per fold, the three ways of turning the same probabilities into label sets, scored on the test fold.
+
+    The thresholds are tuned on each fold run's own validation part (its probabilities are
+    recomputed from the saved run, calibrated and view-averaged as the run does); the bounds
+    are the range of the training part's labels; the test fold is only scored.
+    """
+    import pandas as pd
+    from protkit.calibration import apply_temperature
+    from protkit.data import make_pipeline
+    from protkit.inference import load_run, model_probabilities
+    from protkit.metrics import decide_labels, label_count_bounds, multilabel_metrics, tune_thresholds
+
+    rows = []
+    for fold, prediction in enumerate(cv.predictions):
+        run = load_run(workdir / "cv" / f"fold_{fold}")
+        split = pd.read_csv(run.run_dir / "split.csv", dtype=str, keep_default_na=False)
+        where = {item: index for index, item in enumerate(dataset.ids)}
+        part = {name: np.array([where[i] for i in split.loc[split["part"] == name, "id"]]) for name in ("train",
+                                                                                                        "validation")}
+        images = make_pipeline(dataset, part["validation"], batch_size=64, labels=False,
+                               image_size=tuple(run.config["image_size"]), normalizer=run.normalizer)
+        validation = apply_temperature(model_probabilities(run.model, images, run.tta), run.temperature, run.task)
+        y_val = dataset.labels[part["validation"]]
+        bounds = label_count_bounds(dataset.labels[part["train"]])
+        per_class = tune_thresholds(y_val, validation)
+        for_rule = tune_thresholds(y_val, validation, label_count=bounds)
+        for name, (thresholds, rule) in zip(DECISIONS, ((per_class, None), (per_class, bounds), (for_rule, bounds))):
+            scores = multilabel_metrics(prediction["y_true"], prediction["probabilities"], thresholds=thresholds,
+                                        label_count=rule)
+            counts = decide_labels(prediction["probabilities"], thresholds, rule).sum(axis=1)
+            rows.append(dict(fold=fold, row=name, mean_labels=float(counts.mean()),
+                             **{key: float(scores[key]) for key in TRAP_METRICS}))
+    return pd.DataFrame(rows)
+
+
+def summarize_rows(folds, metrics):
+    from protkit.evaluation import confidence_interval
+
+    table = {}
+    for name, part in folds.groupby("row", sort=False):
+        table[name] = {}
+        for metric in metrics:
+            values = part[metric].to_numpy()
+            low, high = confidence_interval(values)
+            table[name][metric] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)),
+                                   "ci_low": low, "ci_high": high, "per_fold": values.tolist()}
+    return table
+
+
 def bench(data_dir, mode, workdir):
-    from protkit.evaluation import confidence_interval, cross_validate
+    from protkit.evaluation import cross_validate
 
     dataset = open_mixtures(data_dir)
     options = {key: mode[key] for key in ("epochs", "image_size") if mode[key] is not None}
@@ -79,14 +132,8 @@ def bench(data_dir, mode, workdir):
     cv = cross_validate(dataset, k=mode["folds"], seed=SEED, out=workdir / "cv", **options)  # resumes by fold
     minutes = (time.perf_counter() - started) / 60
     folds = trap_rows(cv, dataset)
-    table = {}
-    for name, part in folds.groupby("row", sort=False):
-        table[name] = {}
-        for metric in TRAP_METRICS:
-            values = part[metric].to_numpy()
-            low, high = confidence_interval(values)
-            table[name][metric] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)),
-                                   "ci_low": low, "ci_high": high, "per_fold": values.tolist()}
+    table = summarize_rows(folds, TRAP_METRICS)
+    decisions = summarize_rows(decision_rows(cv, dataset, workdir), TRAP_METRICS + ("mean_labels",))
     calibration = list(_fold_calibration(workdir / "cv", mode["folds"]))
     return {"items": len(dataset), "class_names": list(dataset.class_names),
             "labels_per_item": np.bincount(dataset.labels.sum(axis=1)).tolist(),
@@ -96,6 +143,7 @@ def bench(data_dir, mode, workdir):
                         f"mean, sample std, 95 % t-interval over folds",
             "label_count_per_fold": [bounds for bounds in folds.groupby("fold")["label_count"].first()],
             "recipe": _recipe(workdir / "cv" / "fold_0" / "config.json"), "minutes": minutes, "trap": table,
+            "decisions": decisions, "mean_labels_per_field": float(dataset.labels.sum(axis=1).mean()),
             "calibration": calibration}
 
 
@@ -127,6 +175,11 @@ def show(report):
     for name, values in section["trap"].items():
         print(f"{name:32s}" + "".join(f"{values[m]['mean']:9.3f} [{values[m]['ci_low']:.3f}, {values[m]['ci_high']:.3f}]"
                                       .rjust(28) for m in TRAP_METRICS))
+    if "decisions" in section:
+        print(f"\nfrom the same probabilities (a field carries {section['mean_labels_per_field']:.2f} labels on average):")
+        for name, values in section["decisions"].items():
+            print(f"{name:48s}" + "".join(f"{values[m]['mean']:8.3f}" for m in TRAP_METRICS)
+                  + f"   {values['mean_labels']['mean']:.2f} labels per field")
 
 
 def main(argv=None):

@@ -221,7 +221,7 @@ def multilabel_metrics(
     return result
 
 
-def tune_thresholds(y_true, y_prob, grid=None, metric="f1"):
+def tune_thresholds(y_true, y_prob, grid=None, metric="f1", label_count=None, passes=3):
     """Per-class thresholds that maximize each class's F1 on validation data.
 
     Tune on the validation split and apply the result, unchanged, to the test split;
@@ -232,6 +232,10 @@ def tune_thresholds(y_true, y_prob, grid=None, metric="f1"):
         y_prob: validation probabilities (N, K).
         grid: candidate thresholds in [0, 1] (default `np.linspace(0.05, 0.95, 19)`).
         metric: only `"f1"` is supported.
+        label_count: None, or the (low, high) rule the thresholds will be used with
+            (`decide_labels`): then, from the per-class optimum, each class's threshold in
+            turn moves to the grid value that maximizes the macro-F1 of the decided label
+            sets, for at most ``passes`` rounds (a move must improve it strictly).
 
     Returns:
         np.ndarray (K,). A class without positives in `y_true` keeps 0.5. When several
@@ -254,8 +258,27 @@ def tune_thresholds(y_true, y_prob, grid=None, metric="f1"):
     scores = np.empty((grid.size, y_true.shape[1]))
     for i, g in enumerate(grid):
         scores[i] = _prf(*_counts(truth, y_prob > g), zero_division=0.0)[2]
-    best = grid[np.argmax(scores, axis=0)]
-    return np.where(truth.any(axis=0), best, DEFAULT_THRESHOLD)
+    best = np.where(truth.any(axis=0), grid[np.argmax(scores, axis=0)], DEFAULT_THRESHOLD)
+    if label_count is None:
+        return best
+    supported = truth.any(axis=0)
+
+    def macro_f1(thresholds):
+        return float(_prf(*_counts(truth, decide_labels(y_prob, thresholds, label_count)), 0.0)[2][supported].mean())
+
+    score = macro_f1(best)
+    for _ in range(passes):
+        moved = False
+        for k in np.flatnonzero(supported):
+            for g in grid:
+                trial = best.copy()
+                trial[k] = g
+                value = macro_f1(trial)
+                if value > score + 1e-12:
+                    best, score, moved = trial, value, True
+        if not moved:
+            break
+    return best
 
 
 def _most_frequent_label_set(labels, num_classes):

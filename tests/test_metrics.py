@@ -274,6 +274,21 @@ def test_label_count_fixes_over_prediction_in_the_metrics_and_the_trap_table():
     assert pm.decide_labels([[0.1, 0.3, 0.2]], 0.5, (1, 3)).tolist() == [[False, True, False]]
 
 
+def test_thresholds_tuned_for_the_label_count_rule_never_score_below_the_per_class_ones_under_it():
+    rng = np.random.default_rng(5)
+    y_true = np.zeros((120, 5), int)
+    for row in y_true:
+        row[rng.choice(5, size=rng.integers(1, 3), replace=False, p=[0.4, 0.05, 0.1, 0.2, 0.25])] = 1
+    y_prob = np.clip(0.35 * y_true + rng.uniform(0, 0.65, y_true.shape), 0, 1)
+    per_class = pm.tune_thresholds(y_true, y_prob)
+    for_rule = pm.tune_thresholds(y_true, y_prob, label_count=(1, 2))
+    before = pm.multilabel_metrics(y_true, y_prob, per_class, label_count=(1, 2))["macro_f1"]
+    after = pm.multilabel_metrics(y_true, y_prob, for_rule, label_count=(1, 2))["macro_f1"]
+    assert after > before  # here the per-class optimum is not the optimum of the decided sets
+    assert set(np.round(for_rule, 6)) <= set(np.round(pm.DEFAULT_GRID, 6)) | {0.5}
+    np.testing.assert_array_equal(pm.tune_thresholds(y_true, y_prob, label_count=None), per_class)
+
+
 @pytest.mark.parametrize("bad", [(2, 1), (0, 0), (-1, 2), (5, 6), "12", (1,)])
 def test_label_count_errors_name_the_argument(bad):
     with pytest.raises(ValueError, match="label_count"):
