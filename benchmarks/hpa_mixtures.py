@@ -128,12 +128,16 @@ def bench(data_dir, mode, workdir):
 
     dataset = open_mixtures(data_dir)
     options = {key: mode[key] for key in ("epochs", "image_size") if mode[key] is not None}
-    started = time.perf_counter()
     cv = cross_validate(dataset, k=mode["folds"], seed=SEED, out=workdir / "cv", **options)  # resumes by fold
-    minutes = (time.perf_counter() - started) / 60
+    minutes = float(cv.folds["minutes"].sum())  # the folds' own minutes, also when they were loaded from workdir
     folds = trap_rows(cv, dataset)
     table = summarize_rows(folds, TRAP_METRICS)
     decisions = summarize_rows(decision_rows(cv, dataset, workdir), TRAP_METRICS + ("mean_labels",))
+    from protkit.evaluation import paired_tests
+
+    paired = {name: {metric: paired_tests(decisions[name][metric]["per_fold"],
+                                          decisions[DECISIONS[0]][metric]["per_fold"]) for metric in TRAP_METRICS}
+              for name in DECISIONS[1:]}
     calibration = list(_fold_calibration(workdir / "cv", mode["folds"]))
     return {"items": len(dataset), "class_names": list(dataset.class_names),
             "labels_per_item": np.bincount(dataset.labels.sum(axis=1)).tolist(),
@@ -143,7 +147,8 @@ def bench(data_dir, mode, workdir):
                         f"mean, sample std, 95 % t-interval over folds",
             "label_count_per_fold": [bounds for bounds in folds.groupby("fold")["label_count"].first()],
             "recipe": _recipe(workdir / "cv" / "fold_0" / "config.json"), "minutes": minutes, "trap": table,
-            "decisions": decisions, "mean_labels_per_field": float(dataset.labels.sum(axis=1).mean()),
+            "decisions": decisions, "decisions_paired_against_thresholds_alone": paired,
+            "mean_labels_per_field": float(dataset.labels.sum(axis=1).mean()),
             "calibration": calibration}
 
 
