@@ -19,11 +19,19 @@ Sections and protocols (mean class accuracy = balanced accuracy, on items neithe
   recipe argument, whose runs hold 15 % of each training fold out to keep the best epoch; the
   reference trains on the whole training fold); per-fold mean class accuracy, paired tests.
   Resumes by fold with --workdir (about 80 min on 2 cores).
+- hep2_budget: the budget curve. For each wall-clock budget (5, 15, 30, 60 minutes, counted from
+  the start of each arm's training call, loading included, scoring on `validation/` not), both
+  arms on HEp-2 `training/` → `validation/`, one process at a time: protkit's `train(...,
+  time_budget=B)` with no other recipe argument, and the reference with the epochs that fit B
+  (a copy of it timed on 10 batches; cosine decay over those epochs). Reported per budget: mean
+  class accuracy, epochs, minutes, and protkit's error over the reference's (issue 14's target:
+  ≤ 0.7 at every budget). About 4 hours; resumes per arm and budget with --workdir.
 
 Run:
     python benchmarks/reference.py                      # both sections (about an hour on 2 cores)
     python benchmarks/reference.py --sections ifc --update
     python benchmarks/reference.py --sections ifc_cv --update --workdir W
+    python benchmarks/reference.py --sections hep2_budget --update --workdir W
     python benchmarks/reference.py --quick              # smoke test
     python benchmarks/reference.py --sections hep2 --candidates --update   # the CANDIDATES recipes
     python benchmarks/reference.py --protkit-only --update   # protkit's arm again (after a recipe change)
@@ -39,10 +47,11 @@ from _common import (RESULTS, begin_report, finish_report, open_hep2, open_ifc, 
 
 DEFAULT_OUT = RESULTS / "reference.json"
 SEED = 0
-SECTIONS = ("hep2", "ifc", "ifc_cv")
+SECTIONS = ("hep2", "ifc", "ifc_cv", "hep2_budget")
 CV_FOLDS = 5
-NATIVE = {"hep2": 78, "ifc": 40, "ifc_cv": 40}
-MODES = {"full": dict(items=None, reference_epochs=15), "quick": dict(items=300, reference_epochs=1)}
+NATIVE = {"hep2": 78, "ifc": 40, "ifc_cv": 40, "hep2_budget": 78}
+MODES = {"full": dict(items=None, reference_epochs=15, budgets=(5, 15, 30, 60)),
+         "quick": dict(items=300, reference_epochs=1, budgets=(0.5,))}
 # Recipes made of protkit's existing options, run with --candidates and scored once on the held-out
 # part (every one scored is listed in the JSON); chosen before seeing that part, not tuned on it.
 RECIPE_KEYS = ("model", "preset", "image_size", "epochs", "batch_size", "learning_rate", "lr_schedule",
@@ -87,9 +96,85 @@ def train_reference(x, y, num_classes, epochs=15, batch_size=64, seed=0, multi_l
     return model
 
 
+def reference_epochs_in(x, y, num_classes, seconds_left, batch_size=64, seed=0, steps=10):
+    """Epochs of `train_reference` that fit ``seconds_left``: a throwaway copy timed on ``steps`` batches."""
+    import keras
+
+    keras.utils.set_random_seed(seed + 1)
+    probe = reference_cnn(x.shape[1:], num_classes)
+    probe.compile(optimizer="adam", loss="categorical_crossentropy")
+    targets = np.eye(num_classes, dtype="float32")[y]
+    batch = slice(0, batch_size)
+    began = time.perf_counter()
+    probe.train_on_batch(x[batch], targets[batch])  # traces the step (the real fit traces once too)
+    trace_s = time.perf_counter() - began
+    began = time.perf_counter()
+    for step in range(steps):
+        start = (step * batch_size) % max(len(x) - batch_size, 1)
+        probe.train_on_batch(x[start:start + batch_size], targets[start:start + batch_size])
+    step_s = (time.perf_counter() - began) / steps
+    epoch_s = step_s * -(-len(x) // batch_size)
+    return max(int((seconds_left - trace_s - 5.0) // epoch_s), 1), epoch_s
+
+
+def run_budget(data_dir, mode, workdir):
+    """hep2_budget: both arms at every budget of ``mode`` (see the module docstring)."""
+    import json
+
+    from protkit.data import load_images
+    from protkit.inference import evaluate_run, load_run
+    from protkit.metrics import singlelabel_metrics
+    from protkit.training import train
+
+    train_part, held_out = _parts("hep2", data_dir, mode["items"])
+    size = NATIVE["hep2_budget"]
+    rows = []
+    for budget in mode["budgets"]:
+        for arm in ("reference", "protkit_defaults"):
+            saved = workdir / "hep2_budget" / f"{arm}_{budget:g}.json"
+            if saved.exists():
+                rows.append(json.loads(saved.read_text()))
+                continue
+            print(f"\nhep2_budget: {arm}, {budget:g} min", flush=True)
+            started = time.perf_counter()
+            if arm == "reference":
+                x = load_images(train_part, image_size=size, normalizer="fixed")
+                epochs, epoch_s = reference_epochs_in(x, train_part.labels, train_part.num_classes,
+                                                      60.0 * budget - (time.perf_counter() - started), seed=SEED)
+                model = train_reference(x, train_part.labels, train_part.num_classes, epochs=epochs, seed=SEED)
+                minutes = (time.perf_counter() - started) / 60
+                probabilities = model.predict(load_images(held_out, image_size=size, normalizer="fixed"), verbose=0)
+                scores = singlelabel_metrics(held_out.labels, probabilities, class_names=held_out.class_names)
+                extra = {"epoch_s_planned": epoch_s}
+            else:
+                folder = workdir / "hep2_budget" / f"protkit_{budget:g}"
+                trained = train(train_part, out=folder, seed=SEED, verbose=2, overwrite=True, time_budget=budget)
+                minutes = (time.perf_counter() - started) / 60
+                scores = evaluate_run(load_run(folder), held_out)
+                epochs = trained.config["budget_epochs"]
+                extra = {"budget_plan": trained.config["budget_plan"], "kept_epoch": trained.config.get("kept_epoch")}
+            row = {"arm": arm, "budget_minutes": budget, "minutes": minutes, "epochs": epochs,
+                   "balanced_accuracy": float(scores["balanced_accuracy"]), "macro_f1": float(scores["macro_f1"]),
+                   **extra}
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_text(json.dumps(row))
+            rows.append(row)
+    curve = []
+    for budget in mode["budgets"]:
+        pair = {row["arm"]: row for row in rows if row["budget_minutes"] == budget}
+        reference_error = 1.0 - pair["reference"]["balanced_accuracy"]
+        error_ratio = (1.0 - pair["protkit_defaults"]["balanced_accuracy"]) / max(reference_error, 1e-12)
+        curve.append({"budget_minutes": budget, "reference": pair["reference"], "protkit_defaults":
+                      pair["protkit_defaults"], "error_ratio": error_ratio, "target_met": error_ratio <= 0.7})
+    return {"train_items": len(train_part), "held_out_items": len(held_out), "native_size": size, "curve": curve,
+            "protocol": "HEp-2 training/ -> validation/ (per cell, as distributed), seed 0; wall-clock budget per "
+                        "arm from its training call (loading included; scoring on validation/ not); one process at "
+                        "a time; error ratio = (1 - protkit) / (1 - reference), mean class accuracy"}
+
+
 def _parts(name, data_dir, items):
     """(training dataset, held-out dataset) of a section."""
-    if name == "hep2":
+    if name in ("hep2", "hep2_budget"):
         train, held_out = open_hep2(data_dir), open_hep2(data_dir, "validation")
         return stratified_subset(train, items, SEED), stratified_subset(held_out, items and items // 2, SEED)
     from protkit.data import train_val_test_split
@@ -226,6 +311,14 @@ def show(report):
         section = report.get(name)
         if not isinstance(section, dict):
             continue
+        if name == "hep2_budget":
+            print(f"\nhep2_budget: {section['protocol']}")
+            for point in section["curve"]:
+                ref, ours = point["reference"], point["protkit_defaults"]
+                print(f"  {point['budget_minutes']:5g} min: reference {ref['balanced_accuracy']:.4f} ({ref['epochs']} "
+                      f"epochs, {ref['minutes']:.1f} min)  protkit {ours['balanced_accuracy']:.4f} ({ours['epochs']} "
+                      f"epochs, {ours['minutes']:.1f} min)  error ratio {point['error_ratio']:.2f}")
+            continue
         if name == "ifc_cv":
             print(f"\nifc_cv: {section['items']} cells, {section['protocol']}")
             for arm in ("reference", "protkit_defaults"):
@@ -282,6 +375,8 @@ def main(argv=None):
                     report[name] = _replace_protkit_arm(kept, report[name])
             elif name == "ifc_cv":
                 run_section(report, name, lambda: run_cv(args.data, mode, workdir))
+            elif name == "hep2_budget":
+                run_section(report, name, lambda: run_budget(args.data, mode, workdir))
             else:
                 run_section(report, name, lambda name=name: run_set(name, args.data, mode, workdir))
     finish_report(report, args.out, began, minutes=True, show=show)

@@ -169,7 +169,7 @@ def _cmd_train(args):
         lr_schedule=args.lr_schedule, seed=args.seed, deterministic=args.deterministic, overwrite=args.overwrite,
         strategy=strategy, verbose=_keras_verbosity(args), tta=args.tta, skip_bad=args.skip_bad,
         label_smoothing=args.label_smoothing, keep=args.keep, calibration=args.calibration,
-        label_count=args.label_count)
+        label_count=args.label_count, time_budget=args.time_budget)
     if result.config["skipped"]:
         print(f"the pre-check left out {len(result.config['skipped'])} more item(s) with problems (--skip-bad)")
     print(_format_metrics(result.metrics))
@@ -393,6 +393,9 @@ def _add_train(commands):
     train.add_argument("--calibration", choices=("temperature", "none"),
                        help="temperature (default): fit a temperature on the validation probabilities, recorded in "
                             "the run and applied by evaluate and predict (the top class never changes); none")
+    train.add_argument("--time-budget", type=float, metavar="MIN",
+                       help="minutes of wall clock for the whole run: a few steps are timed and the run gets the "
+                            "epochs that fit (at most --epochs; without it the budget decides, at most 200), its schedule complete")
     train.add_argument("--label-count", choices=("auto", "training", "none"),
                        help="multi-label: after the thresholds, give each item between the fewest and the most "
                             "labels a training item carries (auto, the default: training); none: thresholds alone")

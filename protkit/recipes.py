@@ -60,6 +60,7 @@ RECIPE_KEYS = tuple(key for key in RECIPE if key != "model")
 AUTO_SIZE_RANGE = (16, 128)  # image_size="auto": the items' median longer side, within these, a multiple of 8
 SAMPLES_PER_RUN = 100_000  # epochs="auto": about this many images seen ...
 EPOCH_RANGE = (15, 60)  # ... within these epochs
+BUDGET_EPOCH_CAP = 200  # epochs="auto" with a time budget: the budget decides, at most this many
 SMOOTHING = {SINGLE_LABEL: 0.1, MULTI_LABEL: 0.0}  # label_smoothing="auto"
 CLASS_WEIGHT = {SINGLE_LABEL: "balanced", MULTI_LABEL: None}  # class_weight="auto"
 LR_SCHEDULES = ("constant", "plateau", "cosine", "warmup_cosine")
@@ -147,6 +148,7 @@ class TrainConfig:
     early_stopping: int | None = None
     seed: int = 0
     deterministic: bool = False
+    time_budget: float | None = None
     model_kwargs: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -224,6 +226,13 @@ class TrainConfig:
                              "use calibration='none'")
         if self.early_stopping is not None:
             _validation.check_positive_int(self.early_stopping, "early_stopping")
+        if self.time_budget is not None:
+            if not _validation.is_number(self.time_budget) or not self.time_budget > 0:
+                raise ValueError(f"time_budget must be a number of minutes > 0 or None. Received: "
+                                 f"time_budget={self.time_budget!r}")
+            if self.model == "dcae_mlp":
+                raise ValueError("time_budget plans the epochs of one network's training; dcae_mlp pretrains an "
+                                 "autoencoder first: give epochs= instead")
         if not _validation.is_int(self.seed):
             raise ValueError(f"seed must be an int. Received: seed={self.seed!r}")
         return self
@@ -239,7 +248,10 @@ class TrainConfig:
             low, high = AUTO_SIZE_RANGE
             why["image_size"] = (f"{changes['image_size'][0]} px: the items' median longer side, to a multiple of 8 "
                                  f"within {low}..{high}")
-        if self.epochs == AUTO:
+        if self.epochs == AUTO and self.time_budget is not None:
+            changes["epochs"] = BUDGET_EPOCH_CAP
+            why["epochs"] = f"what fits the {self.time_budget:g}-minute budget, at most {BUDGET_EPOCH_CAP}"
+        elif self.epochs == AUTO:
             changes["epochs"] = auto_epochs(n_train)
             why["epochs"] = (f"{changes['epochs']}: about {SAMPLES_PER_RUN:,} images seen over {n_train:,} training "
                              f"items, within {EPOCH_RANGE[0]}..{EPOCH_RANGE[1]}")

@@ -5,7 +5,8 @@ choices decided for the data once the split is known, `TrainConfig.for_data`):
 
 1. `split_items`: stratified (grouped when the dataset has groups) train / validation / test;
 2. `open_run_folder`: create RUN_DIR, or resume the interrupted run of the same configuration;
-3. `make_feeds`: the normalization fitted on the training split, the tf.data pipelines;
+3. `make_feeds`: the normalization fitted on the training split, the tf.data pipelines (with a
+   ``time_budget``, `fit_in_budget` then times a few steps and plans the epochs that fit);
 4. `build_and_compile`: the model, its loss from the task, the optimizer and schedule;
 5. `make_callbacks`: per-epoch validation metrics, schedule, early stopping, the best epoch
    kept, checkpoints, logs;
@@ -38,6 +39,8 @@ finished run is never overwritten unless ``overwrite=True``.
 from __future__ import annotations
 
 import collections
+import dataclasses
+import json
 import shutil
 import time
 
@@ -66,7 +69,8 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
           learning_rate=None, loss="auto", normalization="percentile", augment=True, class_weight=None,
           val_fraction=0.2, test_fraction=0.0, early_stopping=None, seed=0, overwrite=False, verbose="auto",
           model_kwargs=None, lr_schedule=None, callbacks=None, deterministic=False, strategy=None, optimizer=None,
-          tta=None, skip_bad=False, label_smoothing=None, keep=None, calibration=None, label_count=None):
+          tta=None, skip_bad=False, label_smoothing=None, keep=None, calibration=None, label_count=None,
+          time_budget=None):
     """Train a classifier on ``dataset`` and (with ``out``) write a complete run folder.
 
     Every recipe choice left as None takes `protkit.recipes.RECIPE` (changed by the model's
@@ -104,6 +108,13 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
             between the fewest and the most labels a training item carries, see
             `protkit.metrics.decide_labels`; recorded as ``label_count_bounds``) or "none"
             (thresholds alone). Single-label data: "auto" or "none".
+        time_budget: None, or minutes of wall clock for the whole call: a few training and
+            prediction steps of a throwaway copy of the model are timed (`fit_in_budget`), and
+            the run gets as many epochs as fit, at most ``epochs`` (with "auto": at most
+            `protkit.recipes.BUDGET_EPOCH_CAP`, the budget decides);
+            the schedule then runs its whole course in that many. Recorded in ``config.json``
+            (``budget_epochs``, ``budget_plan``); a resumed run keeps its plan. Not with
+            ``dcae_mlp`` or a ``strategy``.
         val_fraction, test_fraction: the split (seeded, stratified or grouped).
         early_stopping: None, or patience in epochs on the validation monitor (best weights kept).
         seed: seeds the split, the shuffling, augmentation and weight initialisation.
@@ -142,7 +153,10 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
         class_weight=class_weight, val_fraction=val_fraction, test_fraction=test_fraction,
         early_stopping=early_stopping, lr_schedule=lr_schedule, seed=seed, deterministic=deterministic,
         model_kwargs=model_kwargs, tta=tta, label_smoothing=label_smoothing, keep=keep,
-        calibration=calibration, label_count=label_count).check_dataset(dataset)
+        calibration=calibration, label_count=label_count, time_budget=time_budget).check_dataset(dataset)
+    started = time.perf_counter()  # a time budget counts from here
+    if time_budget is not None and strategy is not None:
+        raise ValueError("time_budget times one device; it is not supported with a distribution strategy")
     # A multi-worker strategy must exist before TensorFlow does any other work.
     strategy = None if strategy is None else distribute.get_strategy(strategy)
     before = len(dataset.skipped)
@@ -159,6 +173,13 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     feeds = make_feeds(dataset, split, config, strategy)
+    plan = None
+    if config.time_budget is not None:
+        config, plan = fit_in_budget(config, dataset, split, feeds, len(channel_names), started, folder)
+        chosen["epochs"] = plan["why"]
+        keras.utils.set_random_seed(config.seed)  # the network starts as it would without the timing copy
+        if verbose != 0:
+            print(f"time budget: {plan['why']}", flush=True)
     network = build_and_compile(config, dataset, len(channel_names), len(split["train"]), strategy, feeds, verbose,
                                 split=split)
     validation, fit_callbacks = make_callbacks(config, dataset, split, feeds, folder, backup_dir)
@@ -168,6 +189,8 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
                              for problem in dataset.skipped[before:]])
     if strategy is not None:
         settings["strategy"] = distribute.describe(strategy)
+    if plan is not None:
+        settings.update(budget_epochs=config.epochs, budget_plan=plan)
     if folder is not None:
         if folder.resumed:
             print(f"resuming the interrupted run in {folder.path} from its last finished epoch")
@@ -219,6 +242,71 @@ def make_feeds(dataset, split, config, strategy=None):
     if strategy is not None:
         train_ds, val_ds, val_images = (distribute.shard_by_data(ds, strategy) for ds in (train_ds, val_ds, val_images))
     return Feeds(train_ds, val_ds, val_images, normalizer)
+
+
+BUDGET_STEPS = 10  # training steps timed by `fit_in_budget` (after one that traces the step)
+BUDGET_MARGIN_S = 10.0  # kept for writing the run's files and figures
+
+
+def fit_in_budget(config, dataset, split, feeds, channels, started, folder=None):
+    """Step 3b: (the configuration with the epochs that fit ``config.time_budget``, the plan).
+
+    A copy of the model with its own weights (built, compiled, then thrown away: the run's
+    network is not touched) trains `BUDGET_STEPS` batches from its own copy of the training
+    pipeline (the run's feed and seeds are not advanced) and predicts two validation batches. An epoch costs its training steps plus two passes over the validation
+    part (Keras's validation and `ValidationMetrics`); the end costs the test-time views of the
+    validation and test parts and `BUDGET_MARGIN_S`; the first epoch also traces the step. The
+    epochs are what is left of the budget over the cost of one, within 1..``config.epochs``. A
+    resumed run takes the plan its folder recorded.
+    """
+    from protkit.views import view_count
+
+    cap = config.epochs
+    if folder is not None and folder.resumed:
+        previous = json.loads((folder / "config.json").read_text())
+        if previous.get("budget_plan"):
+            plan = previous["budget_plan"]
+            return dataclasses.replace(config, epochs=int(plan["epochs"])), plan
+    height, width = config.image_size
+    probe = build_model(config.model, (height, width, channels), dataset.num_classes, task=dataset.task,
+                        preset=config.preset, **config.model_kwargs)
+    compile_for_task(probe, dataset.task, config.learning_rate, loss=config.loss, optimizer=config.optimizer,
+                     label_smoothing=config.label_smoothing)
+    # its own pipeline (own shuffle and augmentation seeds): the run's feed is not advanced
+    augmentation = classical_augmentation(seed=config.seed + 1) if config.augment is True else (config.augment or None)
+    batches = make_pipeline(dataset, split["train"], batch_size=config.batch_size, shuffle=True, seed=config.seed + 1,
+                            augment=augmentation, image_size=config.image_size,
+                            normalizer=feeds.normalizer).repeat().as_numpy_iterator()
+    began = time.perf_counter()
+    probe.train_on_batch(*next(batches))
+    first = time.perf_counter() - began
+    began = time.perf_counter()
+    for _ in range(BUDGET_STEPS):
+        probe.train_on_batch(*next(batches))
+    step = (time.perf_counter() - began) / BUDGET_STEPS
+    images = make_pipeline(dataset, split["validation"], batch_size=64, labels=False, image_size=config.image_size,
+                           normalizer=feeds.normalizer).repeat().as_numpy_iterator()
+    probe.predict_on_batch(next(images))
+    began, seen = time.perf_counter(), 0
+    for _ in range(2):
+        batch = next(images)
+        probe.predict_on_batch(batch)
+        seen += len(batch)
+    per_image = (time.perf_counter() - began) / max(seen, 1)
+    steps_per_epoch = -(-len(split["train"]) // config.batch_size)
+    epoch = steps_per_epoch * step + 2 * len(split["validation"]) * per_image
+    views = view_count(config.tta)
+    end = views * (len(split["validation"]) + len(split["test"])) * per_image + BUDGET_MARGIN_S
+    spent = time.perf_counter() - started
+    left = 60.0 * config.time_budget - spent - end - max(first - step, 0.0)
+    epochs = int(min(max(left // epoch, 1), cap))
+    why = (f"{epochs}: what fits the {config.time_budget:g}-minute budget (an epoch about {epoch:.1f} s, measured on "
+           f"{BUDGET_STEPS} steps), at most {cap}")
+    plan = {"epochs": epochs, "cap": cap, "budget_minutes": config.time_budget, "epoch_s": round(epoch, 3),
+            "step_s": round(step, 5), "predict_image_s": round(per_image, 6), "end_s": round(end, 2),
+            "spent_before_training_s": round(spent, 2), "why": why}
+    del probe
+    return dataclasses.replace(config, epochs=epochs), plan
 
 
 def build_and_compile(config, dataset, channels, n_train, strategy=None, feeds=None, verbose="auto", split=None):

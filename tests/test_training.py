@@ -152,6 +152,39 @@ def test_learning_rate_schedules_change_the_rate(schedule):
         assert min(seen) <= 0.005 and min(seen) >= 0.01 / 64
 
 
+def test_a_time_budget_plans_the_epochs_that_fit_and_the_schedule_completes_in_them(tmp_path):
+    import keras
+
+    seen = []
+
+    class RecordRate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    common = dict(model="cnn", image_size=12, batch_size=8, verbose=0, augment=False, model_kwargs=TINY_CNN,
+                  lr_schedule="cosine")
+    # a budget far too short for 500 epochs: the plan cuts them, and the cosine reaches ~0 at the planned end
+    short = train(_tiny_dataset(), epochs=500, time_budget=0.4, out=tmp_path / "short", callbacks=[RecordRate()],
+                  **common)
+    plan = short.config["budget_plan"]
+    assert 1 <= plan["epochs"] < 500 and plan["cap"] == 500 and short.config["budget_epochs"] == plan["epochs"]
+    assert len(seen) == plan["epochs"] and len(pd.read_csv(tmp_path / "short" / "history.csv")) == plan["epochs"]
+    if plan["epochs"] > 1:
+        assert seen[-1] < 1e-3 * seen[0]  # the schedule ran its whole course in the planned epochs
+    assert plan["epoch_s"] > 0 and "budget" in short.config["recipe_choices"]["epochs"]
+    assert json.loads((tmp_path / "short" / "config.json").read_text())["epochs"] == 500  # the identity keeps the cap
+    # a generous budget keeps the cap, and the network starts as without a budget (the timing copy is separate)
+    roomy = train(_tiny_dataset(), epochs=2, time_budget=30, **common)
+    plain = train(_tiny_dataset(), epochs=2, **common)
+    assert roomy.config["budget_epochs"] == 2
+    for a, b in zip(roomy.model.get_weights(), plain.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="time_budget must be a number"):
+        train(_tiny_dataset(), time_budget=0, **common)
+    with pytest.raises(ValueError, match="dcae_mlp pretrains"):
+        train(_tiny_dataset(), time_budget=1, **dict(common, model="dcae_mlp", model_kwargs=None))
+
+
 def test_unknown_learning_rate_schedule_is_refused():
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         train(_tiny_dataset(), model="cnn", epochs=1, image_size=12, lr_schedule="step", model_kwargs=TINY_CNN)
