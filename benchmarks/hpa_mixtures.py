@@ -70,7 +70,8 @@ def trap_rows(cv, dataset):
     return pd.DataFrame(rows)
 
 
-DECISIONS = ("thresholds alone", "thresholds, then the label-count rule", "thresholds tuned for the rule, then the rule")
+DECISIONS = ("thresholds alone", "thresholds, then the label-count rule",
+             "thresholds tuned for the rule, then the rule")
 
 
 def decision_rows(cv, dataset, workdir):
@@ -181,7 +182,8 @@ def show(report):
         print(f"{name:32s}" + "".join(f"{values[m]['mean']:9.3f} [{values[m]['ci_low']:.3f}, {values[m]['ci_high']:.3f}]"
                                       .rjust(28) for m in TRAP_METRICS))
     if "decisions" in section:
-        print(f"\nfrom the same probabilities (a field carries {section['mean_labels_per_field']:.2f} labels on average):")
+        print(f"\nfrom the same probabilities (a field carries {section['mean_labels_per_field']:.2f} labels on "
+              f"average):")
         for name, values in section["decisions"].items():
             print(f"{name:48s}" + "".join(f"{values[m]['mean']:8.3f}" for m in TRAP_METRICS)
                   + f"   {values['mean_labels']['mean']:.2f} labels per field")

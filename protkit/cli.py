@@ -395,7 +395,8 @@ def _add_train(commands):
                             "the run and applied by evaluate and predict (the top class never changes); none")
     train.add_argument("--time-budget", type=float, metavar="MIN",
                        help="minutes of wall clock for the whole run: a few steps are timed and the run gets the "
-                            "epochs that fit (at most --epochs; without it the budget decides, at most 200), its schedule complete")
+                            "epochs that fit (at most --epochs; without it the budget decides, at most 200), its "
+                            "schedule complete")
     train.add_argument("--label-count", choices=("auto", "training", "none"),
                        help="multi-label: after the thresholds, give each item between the fewest and the most "
                             "labels a training item carries (auto, the default: training); none: thresholds alone")

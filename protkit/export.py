@@ -138,7 +138,8 @@ def export_onnx(run_dir, out_path, images=None, overwrite=False):
         "output": "probabilities (softmax: single-label; sigmoid: multi-label)", "task": run.task,
         "class_names": run.class_names, "channel_names": list(run.config["channel_names"]),
         "normalization": run.config["normalization"], "thresholds": run.config.get("thresholds"),
-        "label_count_bounds": run.config.get("label_count_bounds"), "test_time_augmentation": run.tta, "temperature": run.temperature,
+        "label_count_bounds": run.config.get("label_count_bounds"), "test_time_augmentation": run.tta,
+        "temperature": run.temperature,
         "note": ("the graph is the bare network on one view: prepare images with the normalization above; "
                  "protkit's own predictions also average the test-time views and apply the temperature"),
         "checked_images": int(len(images)), "max_abs_difference": difference, "tolerance": TOLERANCE,

@@ -347,8 +347,8 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
                 probabilities = forward(images)
                 for index, row, good in zip(indices, probabilities, ok):
                     if good:
-                        writer.writerow(prediction_row(dataset, index, row, run.class_names, run.thresholds, run.task,
-                                                                  run.label_count))
+                        writer.writerow(prediction_row(dataset, index, row, run.class_names, run.thresholds,
+                                                       run.task, run.label_count))
                         written += 1
                 stream.flush()  # a killed process keeps every finished batch
                 if bar is not None:

@@ -253,11 +253,12 @@ def fit_in_budget(config, dataset, split, feeds, channels, started, folder=None)
 
     A copy of the model with its own weights (built, compiled, then thrown away: the run's
     network is not touched) trains `BUDGET_STEPS` batches from its own copy of the training
-    pipeline (the run's feed and seeds are not advanced) and predicts two validation batches. An epoch costs its training steps plus two passes over the validation
-    part (Keras's validation and `ValidationMetrics`); the end costs the test-time views of the
-    validation and test parts and `BUDGET_MARGIN_S`; the first epoch also traces the step. The
-    epochs are what is left of the budget over the cost of one, within 1..``config.epochs``. A
-    resumed run takes the plan its folder recorded.
+    pipeline (the run's feed and seeds are not advanced) and predicts two validation batches.
+    An epoch costs its training steps plus two passes over the validation part (Keras's
+    validation and `ValidationMetrics`); the end costs the test-time views of the validation
+    and test parts and `BUDGET_MARGIN_S`; the first epoch also traces the step. The epochs are
+    what is left of the budget over the cost of one, within 1..``config.epochs``. A resumed run
+    takes the plan its folder recorded.
     """
     from protkit.views import view_count
 

@@ -120,7 +120,8 @@ def test_default_layer_is_in_image_space_before_attention():
     assert last_conv_layer(spatial, min_size=8) == "block1"
     # a global spectral filter mixes every position with all the others (an image-sized circular convolution)
     filtered = fast_spec_cnn((64, 64, 4), 3, spectral="global_filter")
-    assert feature_map_space(filtered, "block0") == "image" and feature_map_space(filtered, "global_filter0") == "global"
+    assert feature_map_space(filtered, "block0") == "image"
+    assert feature_map_space(filtered, "global_filter0") == "global"
     assert feature_map_space(filtered, "block1") == "global" and last_conv_layer(filtered) == "block0"
     spectral = fast_spec_cnn((32, 32, 1), 2, spectral="spectral", filters=(8,), hidden_units=8)
     assert feature_map_space(spectral, "block0") == "spectral"
