@@ -253,7 +253,7 @@ def fit_in_budget(config, dataset, split, feeds, channels, started, folder=None)
 
     A copy of the model with its own weights (built, compiled, then thrown away: the run's
     network is not touched) trains `BUDGET_STEPS` batches from its own copy of the training
-    pipeline (the run's feed and seeds are not advanced) and predicts two validation batches.
+    pipeline (the run's feed and seeds are not advanced) and predicts two batches.
     An epoch costs its training steps plus two passes over the validation part (Keras's
     validation and `ValidationMetrics`); the end costs the test-time views of the validation
     and test parts and `BUDGET_MARGIN_S`; the first epoch also traces the step. The epochs are
@@ -285,8 +285,8 @@ def fit_in_budget(config, dataset, split, feeds, channels, started, folder=None)
     for _ in range(BUDGET_STEPS):
         probe.train_on_batch(*next(batches))
     step = (time.perf_counter() - began) / BUDGET_STEPS
-    images = make_pipeline(dataset, split["validation"], batch_size=64, labels=False, image_size=config.image_size,
-                           normalizer=feeds.normalizer).repeat().as_numpy_iterator()
+    images = make_pipeline(dataset, split["train"], batch_size=64, labels=False, image_size=config.image_size,
+                           normalizer=feeds.normalizer).repeat().as_numpy_iterator()  # never empty, unlike validation
     probe.predict_on_batch(next(images))
     began, seen = time.perf_counter(), 0
     for _ in range(2):
