@@ -179,6 +179,17 @@ def test_a_time_budget_plans_the_epochs_that_fit_and_the_schedule_completes_in_t
     assert roomy.config["budget_epochs"] == 2
     for a, b in zip(roomy.model.get_weights(), plain.model.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)
+    # a resumed run keeps the plan its folder recorded (no new timing: the epochs do not change mid-run)
+    import dataclasses
+
+    from protkit.recipes import TrainConfig
+    from protkit.runs import RunFolder
+    from protkit.training import fit_in_budget
+
+    config = TrainConfig.create(model="cnn", epochs=500, image_size=12, time_budget=0.4)
+    folder = RunFolder(tmp_path / "short", None, "config.json", resumed=True)
+    kept, again = fit_in_budget(config, None, None, None, 1, 0.0, folder)  # nothing to time: no data given
+    assert again == plan and kept.epochs == plan["epochs"] and dataclasses.replace(kept, epochs=500) == config
     with pytest.raises(ValueError, match="time_budget must be a number"):
         train(_tiny_dataset(), time_budget=0, **common)
     with pytest.raises(ValueError, match="dcae_mlp pretrains"):
