@@ -163,8 +163,8 @@ def test_a_time_budget_plans_the_epochs_that_fit_and_the_schedule_completes_in_t
 
     common = dict(model="cnn", image_size=12, batch_size=8, verbose=0, augment=False, model_kwargs=TINY_CNN,
                   lr_schedule="cosine")
-    # a budget far too short for 500 epochs: the plan cuts them, and the cosine reaches ~0 at the planned end
-    short = train(_tiny_dataset(), epochs=500, time_budget=0.4, out=tmp_path / "short", callbacks=[RecordRate()],
+    # a 15-second budget, far too short for 500 epochs: the plan cuts them, and the cosine reaches ~0 at the planned end
+    short = train(_tiny_dataset(), epochs=500, time_budget=0.25, out=tmp_path / "short", callbacks=[RecordRate()],
                   **common)
     plan = short.config["budget_plan"]
     assert 1 <= plan["epochs"] < 500 and plan["cap"] == 500 and short.config["budget_epochs"] == plan["epochs"]
@@ -186,7 +186,7 @@ def test_a_time_budget_plans_the_epochs_that_fit_and_the_schedule_completes_in_t
     from protkit.runs import RunFolder
     from protkit.training import fit_in_budget
 
-    config = TrainConfig.create(model="cnn", epochs=500, image_size=12, time_budget=0.4)
+    config = TrainConfig.create(model="cnn", epochs=500, image_size=12, time_budget=0.25)
     folder = RunFolder(tmp_path / "short", None, "config.json", resumed=True)
     kept, again = fit_in_budget(config, None, None, None, 1, 0.0, folder)  # nothing to time: no data given
     assert again == plan and kept.epochs == plan["epochs"] and dataclasses.replace(kept, epochs=500) == config
