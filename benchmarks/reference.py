@@ -28,7 +28,7 @@ Sections and protocols (mean class accuracy = balanced accuracy, on items neithe
   ≤ 0.7 at every budget). About 4 hours; resumes per arm and budget with --workdir.
 
 Run:
-    python benchmarks/reference.py                      # both sections (about an hour on 2 cores)
+    python benchmarks/reference.py --sections hep2,ifc  # the two single-split sections (about an hour on 2 cores)
     python benchmarks/reference.py --sections ifc --update
     python benchmarks/reference.py --sections ifc_cv --update --workdir W
     python benchmarks/reference.py --sections hep2_budget --update --workdir W
