@@ -14,8 +14,14 @@ and for the two baselines of the accuracy trap (no label at all; the most freque
 the training fold). Element-wise accuracy is high for the all-negative baseline too: that is
 the trap the Fast Spec CNN paper's 98.79 % "accuracy" fell into.
 
+Side by side, on the same folds: the plain-Keras reference of `reference.py` with sigmoid outputs
+(binary cross-entropy, 15 epochs on the whole training fold, the last epoch kept, pixels divided
+by the dtype range, at protkit's image size so both arms see the same pixels) and a label
+wherever its probability reaches 0.5, as a hand-written script decides; paired tests per metric
+against protkit's decided label sets.
+
 Run:
-    python benchmarks/hpa_mixtures.py --workdir W      # about 35 min on 2 cores; rerun with W to resume by fold
+    python benchmarks/hpa_mixtures.py --workdir W      # about 50 min on 2 cores; rerun with W to resume by fold
     python benchmarks/hpa_mixtures.py --quick          # smoke test (2 folds, 1 epoch, 64 px)
 """
 
@@ -30,7 +36,8 @@ from _common import RESULTS, begin_report, finish_report, print_heading, standar
 DEFAULT_OUT = RESULTS / "hpa_mixtures.json"
 SEED = 0
 SECTIONS = ("mixtures",)
-MODES = {"full": dict(folds=5, epochs=None, image_size=None), "quick": dict(folds=2, epochs=1, image_size=64)}
+MODES = {"full": dict(folds=5, epochs=None, image_size=None, reference_epochs=15),
+         "quick": dict(folds=2, epochs=1, image_size=64, reference_epochs=1)}
 CHANNELS = ["red", "green", "blue", "yellow"]
 TRAP_METRICS = ("macro_f1", "exact_match_accuracy", "elementwise_accuracy")
 
@@ -110,6 +117,42 @@ def decision_rows(cv, dataset, workdir):
     return pd.DataFrame(rows)
 
 
+def reference_rows(cv, dataset, workdir, mode):
+    """Per fold, the plain-Keras reference (sigmoid outputs, threshold 0.5) trained on the training fold.
+
+    Resumes by fold from ``workdir / "reference"``.
+    """
+    import json
+
+    from protkit.data import load_images
+    from protkit.metrics import multilabel_metrics
+    from reference import train_reference
+
+    size = _recipe(workdir / "cv" / "fold_0" / "config.json")["image_size"]
+    rows = []
+    for fold, prediction in enumerate(cv.predictions):
+        saved = workdir / "reference" / f"fold_{fold}.json"
+        if saved.exists():
+            rows.append(json.loads(saved.read_text()))
+            continue
+        print(f"\nplain-Keras reference, fold {fold + 1}/{len(cv.predictions)}", flush=True)
+        began = time.perf_counter()
+        test = np.asarray(prediction["test_indices"])
+        train_part = dataset.subset(np.setdiff1d(np.arange(len(dataset)), test))
+        model = train_reference(load_images(train_part, image_size=size, normalizer="fixed"), train_part.labels,
+                                dataset.num_classes, epochs=mode["reference_epochs"], seed=SEED, multi_label=True)
+        probabilities = model.predict(load_images(dataset.subset(test), image_size=size, normalizer="fixed"),
+                                      verbose=0)
+        scores = multilabel_metrics(dataset.labels[test], probabilities, thresholds=0.5)
+        row = dict(fold=fold, row="plain-Keras reference (threshold 0.5)",
+                   mean_labels=float((probabilities >= 0.5).sum(axis=1).mean()),
+                   minutes=(time.perf_counter() - began) / 60, **{key: float(scores[key]) for key in TRAP_METRICS})
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(row))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def summarize_rows(folds, metrics):
     from protkit.evaluation import confidence_interval
 
@@ -140,6 +183,10 @@ def bench(data_dir, mode, workdir):
                                           decisions[DECISIONS[0]][metric]["per_fold"]) for metric in TRAP_METRICS}
               for name in DECISIONS[1:]}
     calibration = list(_fold_calibration(workdir / "cv", mode["folds"]))
+    reference = reference_rows(cv, dataset, workdir, mode)
+    reference_table = summarize_rows(reference, TRAP_METRICS + ("mean_labels",))
+    against_reference = {metric: paired_tests(table["model"][metric]["per_fold"],
+                                              reference[metric].tolist()) for metric in TRAP_METRICS}
     return {"items": len(dataset), "class_names": list(dataset.class_names),
             "labels_per_item": np.bincount(dataset.labels.sum(axis=1)).tolist(),
             "protocol": f"{mode['folds']}-fold multi-label stratified, seed {SEED}, per field; inner validation 15 % "
@@ -150,7 +197,11 @@ def bench(data_dir, mode, workdir):
             "recipe": _recipe(workdir / "cv" / "fold_0" / "config.json"), "minutes": minutes, "trap": table,
             "decisions": decisions, "decisions_paired_against_thresholds_alone": paired,
             "mean_labels_per_field": float(dataset.labels.sum(axis=1).mean()),
-            "calibration": calibration}
+            "calibration": calibration,
+            "reference": {**next(iter(reference_table.values())), "minutes": float(reference["minutes"].sum()),
+                          "image_size": _recipe(workdir / "cv" / "fold_0" / "config.json")["image_size"],
+                          "epochs": mode["reference_epochs"]},
+            "model_against_reference": against_reference}
 
 
 def _recipe(path):
@@ -187,6 +238,13 @@ def show(report):
         for name, values in section["decisions"].items():
             print(f"{name:48s}" + "".join(f"{values[m]['mean']:8.3f}" for m in TRAP_METRICS)
                   + f"   {values['mean_labels']['mean']:.2f} labels per field")
+    if "reference" in section:
+        values = section["reference"]
+        print(f"{'plain-Keras reference (threshold 0.5)':48s}" + "".join(f"{values[m]['mean']:8.3f}"
+                                                                     for m in TRAP_METRICS)
+              + f"   {values['mean_labels']['mean']:.2f} labels per field  ({values['minutes']:.1f} min)")
+        for metric, test in section["model_against_reference"].items():
+            print(f"  protkit - reference, {metric}: {test['mean_difference']:+.3f} (paired t p = {test['t_pvalue']:.3g})")
 
 
 def main(argv=None):

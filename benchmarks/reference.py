@@ -32,6 +32,7 @@ Run:
     python benchmarks/reference.py --sections ifc --update
     python benchmarks/reference.py --sections ifc_cv --update --workdir W
     python benchmarks/reference.py --sections hep2_budget --update --workdir W
+    python benchmarks/reference.py --sections hep2_budget --budgets 5,15 --update --workdir W   # some points
     python benchmarks/reference.py --quick              # smoke test
     python benchmarks/reference.py --sections hep2 --candidates --update   # the CANDIDATES recipes
     python benchmarks/reference.py --protkit-only --update   # protkit's arm again (after a recipe change)
@@ -358,7 +359,13 @@ def main(argv=None):
     parser.add_argument("--protkit-only", action="store_true",
                         help="rerun only protkit's arm (with --update: the reference kept from --out; the recipe it "
                              "replaces is kept under <section>.scored_before)")
+    parser.add_argument("--budgets", default=None,
+                        help="hep2_budget: the budgets in minutes, comma-separated (default: 5,15,30,60); points "
+                             "measured earlier in --workdir are loaded, not run again")
     args, sections, mode, report = begin_report(parser, argv, "reference", SECTIONS, MODES, SEED)
+    if args.budgets:
+        mode = dict(mode, budgets=tuple(float(value) for value in args.budgets.split(",")))
+        report["parameters"]["budgets"] = list(mode["budgets"])
     report["protocol"] = ("mean class accuracy (balanced accuracy) on held-out items; hep2: trained on training/, "
                           "scored on validation/; ifc: stratified 80/20 split, seed 0; both arms on the same items")
     began = time.perf_counter()

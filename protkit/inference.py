@@ -345,10 +345,12 @@ def predict_run(run, dataset, out_csv, overwrite=False, skip_bad=False, batch_si
             writer = csv.writer(stream)
             for indices, images, ok in reader.batches(todo, batch_size):
                 probabilities = forward(images)
-                for index, row, good in zip(indices, probabilities, ok):
+                decided = (metrics.decide_labels(probabilities, run.thresholds, run.label_count)
+                           if run.task == MULTI_LABEL else [None] * len(indices))  # one call per batch
+                for index, row, good, chosen in zip(indices, probabilities, ok, decided):
                     if good:
                         writer.writerow(prediction_row(dataset, index, row, run.class_names, run.thresholds,
-                                                       run.task, run.label_count))
+                                                       run.task, run.label_count, chosen=chosen))
                         written += 1
                 stream.flush()  # a killed process keeps every finished batch
                 if bar is not None:
@@ -486,10 +488,15 @@ class BatchReader:
                 yield (chunk, *future.result())
 
 
-def prediction_row(dataset, index, probabilities, class_names, thresholds, task, label_count=None):
-    """One ``predictions.csv`` row: id, path(s), the predicted label(s), the probabilities (6 decimals)."""
+def prediction_row(dataset, index, probabilities, class_names, thresholds, task, label_count=None, chosen=None):
+    """One ``predictions.csv`` row: id, path(s), the predicted label(s), the probabilities (6 decimals).
+
+    ``chosen``: the item's decided labels (0/1, multi-label), when the caller decided a whole
+    batch at once; None decides this row alone (the same result).
+    """
     if task == MULTI_LABEL:
-        chosen = metrics.decide_labels(np.asarray(probabilities)[None, :], thresholds, label_count)[0]
+        if chosen is None:
+            chosen = metrics.decide_labels(np.asarray(probabilities)[None, :], thresholds, label_count)[0]
         predicted = ";".join(name for name, keep in zip(class_names, chosen) if keep)
     else:
         predicted = class_names[int(np.argmax(probabilities))]

@@ -122,16 +122,18 @@ def test_the_jax_backend_trains_evaluates_and_predicts_hep2_from_the_command_lin
               "--out", str(tmp_path / "evaluation.json")], tmp_path)
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
     assert evaluation["protocol"]["items"] == val_items and 0 <= evaluation["balanced_accuracy"] <= 1
-    _protkit(["predict", str(run), str(HEP2 / "validation"), "--out", str(tmp_path / "predictions.csv")], tmp_path)
+    _protkit(["predict", str(run), str(HEP2 / "validation"), "--labels", str(val_table), *labels,
+              "--out", str(tmp_path / "predictions.csv")], tmp_path)
     with open(tmp_path / "predictions.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
-    assert len(rows) == len(list((HEP2 / "validation").glob("*.png")))
+    assert len(rows) == val_items
     probabilities = np.array([[float(row[f"prob_{name}"]) for name in config["class_names"]] for row in rows])
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     # The run folder is backend-neutral: TensorFlow (this process) predicts the same rows.
     from protkit.cli import main
 
-    assert main(["predict", str(run), str(HEP2 / "validation"), "--out", str(tmp_path / "tf.csv")]) == 0
+    assert main(["predict", str(run), str(HEP2 / "validation"), "--labels", str(val_table), *labels,
+                 "--out", str(tmp_path / "tf.csv")]) == 0
     with open(tmp_path / "tf.csv", newline="") as stream:
         tf_rows = list(csv.DictReader(stream))
     assert [row["id"] for row in tf_rows] == [row["id"] for row in rows]

@@ -51,8 +51,9 @@ def cells():
     ("fast_spec_cnn", {"model_kwargs": {"spectral": "global_filter", "filters": (8,), "stem_filters": 4,
                                         "num_heads": 1, "key_dim": 4, "hidden_units": 8}}),
     ("cnn", {"model_kwargs": {"filters": (4,), "hidden_units": 4}}),
-    ("plcnn", {}),
-    ("dcae_mlp", {"model_kwargs": {"autoencoder_epochs": 1, "latent_dim": 4, "filters": (4, 8), "hidden": (8,)}}),
+    ("plcnn", {"model_kwargs": {"filters": (4, 8), "hidden_units": 8}}),
+    ("dcae_mlp", {"model_kwargs": {"autoencoder_epochs": 1, "head_epochs": 2, "latent_dim": 4, "filters": (4, 8),
+                                   "hidden": (8,)}}),
 ])
 def test_every_classifier_exports_to_onnx_and_matches_keras(tmp_path, cells, model, options):
     _needs_export_extra()

@@ -100,10 +100,12 @@ def test_model_trains_and_round_trips(builder, kwargs, shape, task, tmp_path):
         assert not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
 
     loss = "categorical_crossentropy" if task == "single_label" else "binary_crossentropy"
-    # Tracing a train function costs ~5-8 s per model on 2 cores, so only the Fast Spec CNN
-    # (FFT and attention inside a graph) trains compiled; the others train eagerly.
-    compiled = builder is fast_spec_cnn and kwargs["spectral"] == "dual"
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss, jit_compile=False, run_eagerly=not compiled)
+    # Tracing a train function costs ~5-8 s per model on 2 cores under TensorFlow, so there only the
+    # Fast Spec CNN (FFT and attention inside a graph) trains compiled; the others train eagerly.
+    # JAX runs eagerly op by op, slower than one jit compile: there every model trains jitted.
+    jax = keras.backend.backend() == "jax"
+    compiled = jax or (builder is fast_spec_cnn and kwargs["spectral"] == "dual")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss, jit_compile=jax, run_eagerly=not compiled)
     before = [w.copy() for w in model.get_weights()]
     history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # two steps
     assert np.isfinite(history.history["loss"][0])

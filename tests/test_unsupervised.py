@@ -401,7 +401,8 @@ def test_dcae_mlp_is_a_model_train_evaluate_and_predict_know(tmp_path):
     dcae_mlp_module.pretrain = recording
     try:
         result = train(dataset, model="dcae_mlp", out=tmp_path / "run", epochs=20, verbose=0, tta="none",
-                       model_kwargs={"autoencoder_epochs": 10, "latent_dim": 8, "filters": (8, 16), "hidden": (16,)})
+                       model_kwargs={"autoencoder_epochs": 10, "head_epochs": 30, "latent_dim": 8, "filters": (8, 16),
+                                     "hidden": (16,)})
     finally:
         dcae_mlp_module.pretrain = original
     assert seen["history"]["loss"][-1] < seen["history"]["loss"][0]  # the autoencoder learned to reconstruct
