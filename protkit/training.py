@@ -10,12 +10,16 @@ choices decided for the data once the split is known, `TrainConfig.for_data`):
 4. `build_and_compile`: the model, its loss from the task, the optimizer and schedule;
 5. `make_callbacks`: per-epoch validation metrics, schedule, early stopping, the best epoch
    kept, checkpoints, logs;
-6. `fit`, then `score_and_write`: thresholds, validation / test metrics, the run folder's files.
+6. `fit`, then `check_batch_norm` (a model from its first two epochs gets its batch-norm
+   statistics recomputed if that improves validation), then `score_and_write`: thresholds,
+   validation / test metrics, the run folder's files.
 
 Every argument is checked before anything is written. RUN_DIR holds:
 
     model.keras     the run's model (loads with safe_mode=True): its best validation epoch
-                    (balanced accuracy / macro-F1) with keep="best", the recipe's, else its last
+                    (balanced accuracy / macro-F1) with keep="best", the recipe's, else its last;
+                    from the first two epochs, with batch-norm statistics recomputed when that
+                    scores better (config.json's ``batch_norm_statistics`` says)
     best.keras      the model at its best validation epoch (after a resume, "best" counts from
                     the resumed epoch on)
     config.json     everything `evaluate`/`predict` need: classes, channels, image size,
@@ -200,6 +204,9 @@ def train(dataset, *, model=None, preset=None, out=None, image_size=None, epochs
     kept = [callback for callback in fit_callbacks if isinstance(callback, KeepBest)]
     if kept:
         settings["kept_epoch"] = None if kept[0].best_epoch is None else kept[0].best_epoch + 1
+    if strategy is None:
+        settings["batch_norm_statistics"] = check_batch_norm(network, config, dataset, split, feeds, validation,
+                                                             settings.get("kept_epoch") or config.epochs)
     return score_and_write(network, history, minutes, config, settings, dataset, split, feeds, folder, strategy)
 
 
@@ -301,6 +308,9 @@ def fit_in_budget(config, dataset, split, feeds, channels, started, folder=None)
     spent = time.perf_counter() - started
     left = 60.0 * config.time_budget - spent - end - max(first - step, 0.0)
     epochs = int(min(max(left // epoch, 1), cap))
+    if epochs <= BATCH_NORM_EPOCHS:  # such a short run ends with `check_batch_norm`: two validation passes and more
+        end += (2 * len(split["validation"]) + 3 * min(len(split["train"]), BATCH_NORM_ITEMS)) * per_image
+        epochs = int(min(max((60.0 * config.time_budget - spent - end - max(first - step, 0.0)) // epoch, 1), cap))
     why = (f"{epochs}: what fits the {config.time_budget:g}-minute budget (an epoch about {epoch:.1f} s, measured on "
            f"{BUDGET_STEPS} steps), at most {cap}")
     plan = {"epochs": epochs, "cap": cap, "budget_minutes": config.time_budget, "epoch_s": round(epoch, 3),
@@ -387,6 +397,79 @@ def fit(network, config, dataset, split, feeds, callbacks, verbose="auto"):
         history = network.fit(feeds.train, validation_data=feeds.validation, epochs=config.epochs,
                               callbacks=callbacks, class_weight=weights, shuffle=False, verbose=verbose)
     return history.history, (time.perf_counter() - started) / 60
+
+
+BATCH_NORM_EPOCHS = 2  # a model from this epoch or earlier gets its batch-norm statistics checked
+BATCH_NORM_ITEMS = 640  # training items whose batch statistics are averaged
+
+
+def recompute_batch_norm(model, batches):
+    """Set every trainable `BatchNormalization` layer's moving mean and variance to the average of
+    its batch statistics over ``batches`` (forward passes in training mode; no weight is trained).
+
+    During training these are exponential moving averages (momentum 0.99) of batch statistics
+    taken while the weights were still changing: after one or two epochs they can be far from
+    what the final weights produce, and a network that fits its training batches then predicts
+    one class for everything at inference. Averaging the statistics of the final weights over a
+    few hundred images repairs that.
+
+    Args:
+        model: a Keras model.
+        batches: an iterable of image batches (arrays), prepared as for training.
+
+    Returns:
+        The number of layers whose statistics were replaced (0: nothing to do).
+    """
+    layers = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+              if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    if not layers:
+        return 0
+    momentum = [layer.momentum for layer in layers]
+    try:
+        for step, images in enumerate(batches):
+            for layer in layers:  # moving * m + batch * (1 - m) with m = k / (k + 1): the mean of k + 1 batches
+                layer.momentum = step / (step + 1.0)
+            model(images, training=True)
+    finally:
+        for layer, value in zip(layers, momentum):
+            layer.momentum = value
+    return len(layers)
+
+
+def check_batch_norm(network, config, dataset, split, feeds, validation, epochs_seen):
+    """Step 6a': a model from its first `BATCH_NORM_EPOCHS` epochs gets its batch-norm statistics
+    recomputed (`recompute_batch_norm` on up to `BATCH_NORM_ITEMS` training items, no augmentation),
+    kept only if the validation score (the monitored metric, one view) improves; otherwise the
+    moving averages stay. Later models keep theirs (on fully trained IFC runs recomputing them
+    changed validation balanced accuracy by -0.7 to -18.8 points). Returns what was done, for config.json.
+    """
+    if epochs_seen > BATCH_NORM_EPOCHS or not len(split["validation"]):
+        return {"recomputed": False, "why": f"the model is from epoch {epochs_seen} (> {BATCH_NORM_EPOCHS}): "
+                                            f"its moving averages are kept" if epochs_seen > BATCH_NORM_EPOCHS
+                else "no validation part to check them on"}
+    monitor = MONITOR[dataset.task]
+
+    def score():
+        logs = {}
+        validation.on_epoch_end(0, logs)
+        return logs[monitor]
+
+    before = score()
+    saved = [np.array(w) for w in network.get_weights()]
+    train_items = np.intersect1d(split["train"], dataset.real_indices)
+    chosen = np.sort(np.random.default_rng(config.seed).permutation(train_items)[:BATCH_NORM_ITEMS])
+    batches = make_pipeline(dataset, chosen, batch_size=config.batch_size, labels=False, image_size=config.image_size,
+                            normalizer=feeds.normalizer)
+    if not recompute_batch_norm(network, batches.as_numpy_iterator()):
+        return {"recomputed": False, "why": "the model has no trainable batch normalization"}
+    after = score()
+    record = {"items": int(len(chosen)), f"validation_{monitor[4:]}_before": float(before),
+              f"validation_{monitor[4:]}_after": float(after)}
+    if not after > before:
+        network.set_weights(saved)
+        return dict(record, recomputed=False, why="recomputing them did not improve validation: moving averages kept")
+    return dict(record, recomputed=True, why=f"the model is from epoch {epochs_seen}: statistics recomputed on "
+                                             f"{len(chosen)} training items improved validation")
 
 
 def score_and_write(network, history, minutes, config, settings, dataset, split, feeds, folder=None, strategy=None):

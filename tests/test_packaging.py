@@ -34,14 +34,14 @@ def test_decided_stack_and_no_tensorflow_addons():
             "matplotlib", "seaborn"} <= names
     assert "tensorflow-addons" not in names and "keras-cv" not in names
     test_extra = {re.split(r"[<>=\[ ;]", d)[0].lower() for d in project["optional-dependencies"]["test"]}
-    assert {"pytest", "nbmake"} <= test_extra
+    assert {"pytest", "pytest-xdist", "nbmake"} <= test_extra  # -n 2 in the README's test command needs xdist
     assert "jupyterlab" in project["optional-dependencies"]["notebooks"][0]
 
 
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    command = "PROTKIT_FAST=1 python -m pytest --nbmake"
+    command = "PROTKIT_FAST=1 python -m pytest --nbmake -q -n 2"
     assert command in readme and command in ci
 
 

@@ -128,6 +128,41 @@ def _tiny_dataset():
 TINY_CNN = {"filters": (4,), "hidden_units": 4}
 
 
+def test_recompute_batch_norm_sets_the_moving_statistics_to_the_mean_of_the_batch_statistics():
+    import keras
+
+    from protkit.training import recompute_batch_norm
+
+    inputs = keras.Input((4, 4, 3))
+    frozen = keras.layers.BatchNormalization(name="frozen")
+    frozen.trainable = False
+    model = keras.Model(inputs, frozen(keras.layers.BatchNormalization(name="bn")(inputs)))
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(loc=3.0 + k, scale=1.0 + k, size=(8, 4, 4, 3)).astype("float32") for k in range(3)]
+    assert recompute_batch_norm(model, batches) == 1  # the frozen layer is left alone
+    layer = model.get_layer("bn")
+    means = [batch.mean(axis=(0, 1, 2)) for batch in batches]
+    variances = [batch.var(axis=(0, 1, 2)) for batch in batches]
+    np.testing.assert_allclose(np.asarray(layer.moving_mean), np.mean(means, axis=0), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(layer.moving_variance), np.mean(variances, axis=0), rtol=1e-3)
+    assert layer.momentum == 0.99  # restored
+    np.testing.assert_array_equal(np.asarray(model.get_layer("frozen").moving_mean), 0.0)
+
+
+def test_a_one_epoch_model_gets_its_batch_norm_statistics_checked_and_a_longer_one_does_not(tmp_path):
+    common = dict(model="resnet", image_size=12, batch_size=8, verbose=0, augment=False,
+                  model_kwargs={"stages": (1,), "width": 4}, tta="none")
+    short = train(_tiny_dataset(), epochs=1, out=tmp_path / "short", **common)
+    record = json.loads((tmp_path / "short" / "config.json").read_text())["batch_norm_statistics"]
+    before, after = record["validation_balanced_accuracy_before"], record["validation_balanced_accuracy_after"]
+    assert record["items"] == len(short.split["train"]) and record["recomputed"] == (after > before)
+    final = short.metrics["validation"]["balanced_accuracy"]  # what the run's model scores, one view
+    assert final == pytest.approx(after if record["recomputed"] else before)
+    longer = train(_tiny_dataset(), epochs=3, keep="last", **common)
+    assert longer.config["batch_norm_statistics"]["recomputed"] is False
+    assert "epoch 3" in longer.config["batch_norm_statistics"]["why"]
+
+
 @pytest.mark.parametrize("schedule", ["cosine", "plateau", "warmup_cosine"])
 def test_learning_rate_schedules_change_the_rate(schedule):
     import keras
