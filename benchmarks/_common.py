@@ -224,6 +224,20 @@ def work_folder(path, prefix):
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def resumable_row(saved, compute):
+    """The row saved in ``saved`` (JSON) by an earlier run, or ``compute()``'s, saved there first.
+
+    Long benchmark arms write one such file each, so a killed run resumes where it stopped.
+    """
+    saved = pathlib.Path(saved)
+    if saved.exists():
+        return json.loads(saved.read_text())
+    row = compute()
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(row))
+    return row
+
+
 # ---------------------------------------------------------------- report
 def write_json(report, out):
     """Write strict JSON (NaN and infinity become null) through a temporary file and a rename."""

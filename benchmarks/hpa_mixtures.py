@@ -31,7 +31,8 @@ import time
 
 import numpy as np
 import pandas as pd
-from _common import RESULTS, begin_report, finish_report, print_heading, standard_parser, work_folder
+from _common import (RESULTS, begin_report, finish_report, print_heading, resumable_row, standard_parser,
+                     work_folder)
 
 DEFAULT_OUT = RESULTS / "hpa_mixtures.json"
 SEED = 0
@@ -122,19 +123,13 @@ def reference_rows(cv, dataset, workdir, mode):
 
     Resumes by fold from ``workdir / "reference"``.
     """
-    import json
-
     from protkit.data import load_images
     from protkit.metrics import multilabel_metrics
     from reference import train_reference
 
     size = _recipe(workdir / "cv" / "fold_0" / "config.json")["image_size"]
-    rows = []
-    for fold, prediction in enumerate(cv.predictions):
-        saved = workdir / "reference" / f"fold_{fold}.json"
-        if saved.exists():
-            rows.append(json.loads(saved.read_text()))
-            continue
+
+    def one_fold(fold, prediction):
         print(f"\nplain-Keras reference, fold {fold + 1}/{len(cv.predictions)}", flush=True)
         began = time.perf_counter()
         test = np.asarray(prediction["test_indices"])
@@ -144,12 +139,12 @@ def reference_rows(cv, dataset, workdir, mode):
         probabilities = model.predict(load_images(dataset.subset(test), image_size=size, normalizer="fixed"),
                                       verbose=0)
         scores = multilabel_metrics(dataset.labels[test], probabilities, thresholds=0.5)
-        row = dict(fold=fold, row="plain-Keras reference (threshold 0.5)",
-                   mean_labels=float((probabilities >= 0.5).sum(axis=1).mean()),
-                   minutes=(time.perf_counter() - began) / 60, **{key: float(scores[key]) for key in TRAP_METRICS})
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps(row))
-        rows.append(row)
+        return dict(fold=fold, row="plain-Keras reference (threshold 0.5)",
+                    mean_labels=float((probabilities >= 0.5).sum(axis=1).mean()),
+                    minutes=(time.perf_counter() - began) / 60, **{key: float(scores[key]) for key in TRAP_METRICS})
+
+    rows = [resumable_row(workdir / "reference" / f"fold_{fold}.json", lambda: one_fold(fold, prediction))
+            for fold, prediction in enumerate(cv.predictions)]
     return pd.DataFrame(rows)
 
 

@@ -43,8 +43,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from _common import (RESULTS, begin_report, finish_report, open_hep2, open_ifc, print_heading, run_section,
-                     standard_parser, stratified_subset, work_folder)
+from _common import (RESULTS, begin_report, finish_report, open_hep2, open_ifc, print_heading, resumable_row,
+                     run_section, standard_parser, stratified_subset, work_folder)
 
 DEFAULT_OUT = RESULTS / "reference.json"
 SEED = 0
@@ -120,8 +120,6 @@ def reference_epochs_in(x, y, num_classes, seconds_left, batch_size=64, seed=0, 
 
 def run_budget(data_dir, mode, workdir):
     """hep2_budget: both arms at every budget of ``mode`` (see the module docstring)."""
-    import json
-
     from protkit.data import load_images
     from protkit.inference import evaluate_run, load_run
     from protkit.metrics import singlelabel_metrics
@@ -129,37 +127,32 @@ def run_budget(data_dir, mode, workdir):
 
     train_part, held_out = _parts("hep2", data_dir, mode["items"])
     size = NATIVE["hep2_budget"]
-    rows = []
-    for budget in mode["budgets"]:
-        for arm in ("reference", "protkit_defaults"):
-            saved = workdir / "hep2_budget" / f"{arm}_{budget:g}.json"
-            if saved.exists():
-                rows.append(json.loads(saved.read_text()))
-                continue
-            print(f"\nhep2_budget: {arm}, {budget:g} min", flush=True)
-            started = time.perf_counter()
-            if arm == "reference":
-                x = load_images(train_part, image_size=size, normalizer="fixed")
-                epochs, epoch_s = reference_epochs_in(x, train_part.labels, train_part.num_classes,
-                                                      60.0 * budget - (time.perf_counter() - started), seed=SEED)
-                model = train_reference(x, train_part.labels, train_part.num_classes, epochs=epochs, seed=SEED)
-                minutes = (time.perf_counter() - started) / 60
-                probabilities = model.predict(load_images(held_out, image_size=size, normalizer="fixed"), verbose=0)
-                scores = singlelabel_metrics(held_out.labels, probabilities, class_names=held_out.class_names)
-                extra = {"epoch_s_planned": epoch_s}
-            else:
-                folder = workdir / "hep2_budget" / f"protkit_{budget:g}"
-                trained = train(train_part, out=folder, seed=SEED, verbose=2, overwrite=True, time_budget=budget)
-                minutes = (time.perf_counter() - started) / 60
-                scores = evaluate_run(load_run(folder), held_out)
-                epochs = trained.config["budget_epochs"]
-                extra = {"budget_plan": trained.config["budget_plan"], "kept_epoch": trained.config.get("kept_epoch")}
-            row = {"arm": arm, "budget_minutes": budget, "minutes": minutes, "epochs": epochs,
-                   "balanced_accuracy": float(scores["balanced_accuracy"]), "macro_f1": float(scores["macro_f1"]),
-                   **extra}
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps(row))
-            rows.append(row)
+
+    def measure(arm, budget):
+        print(f"\nhep2_budget: {arm}, {budget:g} min", flush=True)
+        started = time.perf_counter()
+        if arm == "reference":
+            x = load_images(train_part, image_size=size, normalizer="fixed")
+            epochs, epoch_s = reference_epochs_in(x, train_part.labels, train_part.num_classes,
+                                                  60.0 * budget - (time.perf_counter() - started), seed=SEED)
+            model = train_reference(x, train_part.labels, train_part.num_classes, epochs=epochs, seed=SEED)
+            minutes = (time.perf_counter() - started) / 60
+            probabilities = model.predict(load_images(held_out, image_size=size, normalizer="fixed"), verbose=0)
+            scores = singlelabel_metrics(held_out.labels, probabilities, class_names=held_out.class_names)
+            extra = {"epoch_s_planned": epoch_s}
+        else:
+            folder = workdir / "hep2_budget" / f"protkit_{budget:g}"
+            trained = train(train_part, out=folder, seed=SEED, verbose=2, overwrite=True, time_budget=budget)
+            minutes = (time.perf_counter() - started) / 60
+            scores = evaluate_run(load_run(folder), held_out)
+            epochs = trained.config["budget_epochs"]
+            extra = {"budget_plan": trained.config["budget_plan"], "kept_epoch": trained.config.get("kept_epoch")}
+        return {"arm": arm, "budget_minutes": budget, "minutes": minutes, "epochs": epochs,
+                "balanced_accuracy": float(scores["balanced_accuracy"]), "macro_f1": float(scores["macro_f1"]),
+                **extra}
+
+    rows = [resumable_row(workdir / "hep2_budget" / f"{arm}_{budget:g}.json", lambda: measure(arm, budget))
+            for budget in mode["budgets"] for arm in ("reference", "protkit_defaults")]
     curve = []
     for budget in mode["budgets"]:
         pair = {row["arm"]: row for row in rows if row["budget_minutes"] == budget}
@@ -270,23 +263,21 @@ def run_cv(data_dir, mode, workdir):
     protkit_scores = cv.folds["balanced_accuracy"].tolist()
     recipe = json.loads((workdir / "ifc_cv_protkit" / "fold_0" / "config.json").read_text())
     reference, reference_minutes = [], 0.0
+    def reference_fold(fold, train_idx, test_idx):
+        print(f"\nifc_cv: plain-Keras reference, fold {fold + 1}/{folds}", flush=True)
+        began = time.perf_counter()
+        part = dataset.subset(train_idx)
+        model = train_reference(load_images(part, image_size=size, normalizer="fixed"), part.labels,
+                                dataset.num_classes, epochs=mode["reference_epochs"], seed=SEED)
+        probabilities = model.predict(load_images(dataset.subset(test_idx), image_size=size, normalizer="fixed"),
+                                      verbose=0)
+        scores = singlelabel_metrics(dataset.labels[test_idx], probabilities, class_names=dataset.class_names)
+        return {"balanced_accuracy": float(scores["balanced_accuracy"]), "macro_f1": float(scores["macro_f1"]),
+                "minutes": (time.perf_counter() - began) / 60}
+
     for fold, (train_idx, test_idx) in enumerate(kfold_indices(dataset.labels, k=folds, seed=SEED)):
-        saved = workdir / "ifc_cv_reference" / f"fold_{fold}.json"
-        if saved.exists():
-            row = json.loads(saved.read_text())
-        else:
-            print(f"\nifc_cv: plain-Keras reference, fold {fold + 1}/{folds}", flush=True)
-            began = time.perf_counter()
-            part = dataset.subset(train_idx)
-            model = train_reference(load_images(part, image_size=size, normalizer="fixed"), part.labels,
-                                    dataset.num_classes, epochs=mode["reference_epochs"], seed=SEED)
-            probabilities = model.predict(load_images(dataset.subset(test_idx), image_size=size, normalizer="fixed"),
-                                          verbose=0)
-            scores = singlelabel_metrics(dataset.labels[test_idx], probabilities, class_names=dataset.class_names)
-            row = {"balanced_accuracy": float(scores["balanced_accuracy"]), "macro_f1": float(scores["macro_f1"]),
-                   "minutes": (time.perf_counter() - began) / 60}
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps(row))
+        row = resumable_row(workdir / "ifc_cv_reference" / f"fold_{fold}.json",
+                            lambda: reference_fold(fold, train_idx, test_idx))
         reference.append(row)
         reference_minutes += row["minutes"]
     arms = {}
