@@ -263,6 +263,7 @@ def run_cv(data_dir, mode, workdir):
     protkit_scores = cv.folds["balanced_accuracy"].tolist()
     recipe = json.loads((workdir / "ifc_cv_protkit" / "fold_0" / "config.json").read_text())
     reference, reference_minutes = [], 0.0
+
     def reference_fold(fold, train_idx, test_idx):
         print(f"\nifc_cv: plain-Keras reference, fold {fold + 1}/{folds}", flush=True)
         began = time.perf_counter()

@@ -306,11 +306,11 @@ def fit_in_budget(config, dataset, split, feeds, channels, started, folder=None)
     views = view_count(config.tta)
     end = views * (len(split["validation"]) + len(split["test"])) * per_image + BUDGET_MARGIN_S
     spent = time.perf_counter() - started
-    left = 60.0 * config.time_budget - spent - end - max(first - step, 0.0)
-    epochs = int(min(max(left // epoch, 1), cap))
+    left = 60.0 * config.time_budget - spent - max(first - step, 0.0)
+    epochs = int(min(max((left - end) // epoch, 1), cap))
     if epochs <= BATCH_NORM_EPOCHS:  # such a short run ends with `check_batch_norm`: two validation passes and more
         end += (2 * len(split["validation"]) + 3 * min(len(split["train"]), BATCH_NORM_ITEMS)) * per_image
-        epochs = int(min(max((60.0 * config.time_budget - spent - end - max(first - step, 0.0)) // epoch, 1), cap))
+        epochs = int(min(max((left - end) // epoch, 1), cap))
     why = (f"{epochs}: what fits the {config.time_budget:g}-minute budget (an epoch about {epoch:.1f} s, measured on "
            f"{BUDGET_STEPS} steps), at most {cap}")
     plan = {"epochs": epochs, "cap": cap, "budget_minutes": config.time_budget, "epoch_s": round(epoch, 3),
@@ -420,8 +420,7 @@ def recompute_batch_norm(model, batches):
     Returns:
         The number of layers whose statistics were replaced (0: nothing to do).
     """
-    layers = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-              if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    layers = _trainable_batch_norms(model)
     if not layers:
         return 0
     momentum = [layer.momentum for layer in layers]
@@ -436,6 +435,11 @@ def recompute_batch_norm(model, batches):
     return len(layers)
 
 
+def _trainable_batch_norms(model):
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+
+
 def check_batch_norm(network, config, dataset, split, feeds, validation, epochs_seen):
     """Step 6a': a model from its first `BATCH_NORM_EPOCHS` epochs gets its batch-norm statistics
     recomputed (`recompute_batch_norm` on up to `BATCH_NORM_ITEMS` training items, no augmentation),
@@ -443,10 +447,13 @@ def check_batch_norm(network, config, dataset, split, feeds, validation, epochs_
     moving averages stay. Later models keep theirs (on fully trained IFC runs recomputing them
     changed validation balanced accuracy by -0.7 to -18.8 points). Returns what was done, for config.json.
     """
-    if epochs_seen > BATCH_NORM_EPOCHS or not len(split["validation"]):
-        return {"recomputed": False, "why": f"the model is from epoch {epochs_seen} (> {BATCH_NORM_EPOCHS}): "
-                                            f"its moving averages are kept" if epochs_seen > BATCH_NORM_EPOCHS
-                else "no validation part to check them on"}
+    if epochs_seen > BATCH_NORM_EPOCHS:
+        return {"recomputed": False,
+                "why": f"the model is from epoch {epochs_seen} (> {BATCH_NORM_EPOCHS}): its moving averages are kept"}
+    if not len(split["validation"]):
+        return {"recomputed": False, "why": "no validation part to check them on"}
+    if not _trainable_batch_norms(network):  # checked first: no validation pass for nothing
+        return {"recomputed": False, "why": "the model has no trainable batch normalization"}
     monitor = MONITOR[dataset.task]
 
     def score():
@@ -460,8 +467,7 @@ def check_batch_norm(network, config, dataset, split, feeds, validation, epochs_
     chosen = np.sort(np.random.default_rng(config.seed).permutation(train_items)[:BATCH_NORM_ITEMS])
     batches = make_pipeline(dataset, chosen, batch_size=config.batch_size, labels=False, image_size=config.image_size,
                             normalizer=feeds.normalizer)
-    if not recompute_batch_norm(network, batches.as_numpy_iterator()):
-        return {"recomputed": False, "why": "the model has no trainable batch normalization"}
+    recompute_batch_norm(network, batches.as_numpy_iterator())
     after = score()
     record = {"items": int(len(chosen)), f"validation_{monitor[4:]}_before": float(before),
               f"validation_{monitor[4:]}_after": float(after)}
